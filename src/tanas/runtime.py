@@ -1,0 +1,80 @@
+"""Process-level helpers: device choice, seeding, progress bars, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, TypeVar
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from tanas.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
+    """Return ``cuda`` when present and ``cpu`` otherwise; an explicit choice wins."""
+    if device is None or (isinstance(device, str) and device in ("", "auto")):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"unknown device {device!r}: use 'auto', 'cpu' or 'cuda[:N]'") from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {device!r} was asked for but CUDA is not available: use --device cpu")
+    return resolved
+
+
+def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
+    """A torch generator seeded with ``seed``: pass it wherever randomness enters."""
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    return generator
+
+
+def seed_all(seed: int) -> None:
+    """Seed the global RNGs, for code (like layer initialisation) that only reads them."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    quiet: bool = False,
+    unit: str = "it",
+    leave: bool = False,
+) -> "tqdm[T]":
+    """A tqdm bar on stderr that stays silent when stderr is not a terminal or ``quiet``."""
+    disable = quiet or not sys.stderr.isatty()
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave, dynamic_ncols=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that readers see either the old or the new file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Text form of :func:`atomic_write_bytes` (UTF-8)."""
+    atomic_write_bytes(path, text.encode("utf-8"))

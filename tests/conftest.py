@@ -1,0 +1,42 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m tanas ARGS`` in a real subprocess and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "tanas", *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
+
+
+@pytest.fixture
+def cli():
+    return run_cli
+
+
+class InProcessResult:
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def cli_inproc(capsys):
+    """Run ``tanas.cli.main(args)`` in this process: same code path as the console script, no start-up cost."""
+    from tanas.cli import main
+
+    def run(*args: str) -> InProcessResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        captured = capsys.readouterr()
+        return InProcessResult(code, captured.out, captured.err)
+
+    return run
