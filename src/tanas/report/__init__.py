@@ -1,0 +1,1 @@
+"""Reports: figures and the HTML page of a run folder."""
