@@ -1,0 +1,95 @@
+"""Annotated heatmap of a distance matrix (rows: source tasks, columns: targets)."""
+
+from __future__ import annotations
+
+import math
+from io import BytesIO
+from pathlib import Path
+from typing import Any, Mapping
+
+import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from tanas.errors import ConfigError
+from tanas.runtime import atomic_write_bytes
+
+
+def _as_dict(matrix: Any) -> Mapping[str, Any]:
+    if hasattr(matrix, "to_dict"):
+        matrix = matrix.to_dict()
+    if not isinstance(matrix, Mapping) or not {"tasks", "mean"} <= set(matrix):
+        raise ConfigError("plot_distance_heatmap takes a DistanceMatrix or its dict (with 'tasks' and 'mean')")
+    return matrix
+
+
+def _grid(rows: Any, n: int, label: str) -> np.ndarray:
+    values = np.array([[math.nan if v is None else float(v) for v in row] for row in rows], dtype=float)
+    if values.shape != (n, n):
+        raise ConfigError(f"the distance matrix's {label} must be {n}x{n} for {n} tasks, got shape {values.shape}")
+    return values
+
+
+def plot_distance_heatmap(matrix: Any, path: str | Path, *, title: str | None = None) -> Path:
+    """Write a PNG heatmap of ``matrix`` (a :class:`~tanas.distance.DistanceMatrix` or its dict).
+
+    Each cell shows the mean and, when there is more than one seed, ``± std``.
+    Undefined pairs (``None``/NaN) are grey and marked ``n/a``. The nearest source
+    of each target (``matrix["nearest"]``) is outlined. Uses matplotlib's Agg
+    canvas directly (no pyplot state), and writes the file atomically.
+    """
+    data = _as_dict(matrix)
+    names = [str(t) for t in data["tasks"]]
+    n = len(names)
+    if n == 0:
+        raise ConfigError("the distance matrix has no tasks to plot")
+    mean = _grid(data["mean"], n, "mean")
+    std = _grid(data["std"], n, "std") if data.get("std") is not None else np.zeros((n, n))
+    config = data.get("config", {}) or {}
+    seeds = int(config.get("seeds", 1) or 1)
+
+    finite = mean[np.isfinite(mean)]
+    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    size = 1.2 + 1.1 * n
+    fig = Figure(figsize=(size + 1.2, size))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    masked = np.ma.masked_invalid(mean)
+    cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="#d0d0d0")
+    image = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=vmax)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n), labels=names)
+    ax.set_yticks(range(n), labels=names)
+    ax.set_xlabel("target task")
+    ax.set_ylabel("source task")
+    for i in range(n):
+        for j in range(n):
+            if not math.isfinite(mean[i, j]):
+                text = "n/a"
+            elif seeds > 1 and math.isfinite(std[i, j]):
+                text = f"{mean[i, j]:.3f}\n±{std[i, j]:.3f}"
+            else:
+                text = f"{mean[i, j]:.3f}"
+            dark = math.isfinite(mean[i, j]) and mean[i, j] > 0.5 * vmax
+            ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    nearest = data.get("nearest") or {}
+    for j, target in enumerate(names):
+        source = (nearest.get(target) or {}).get("source")
+        if source in names:
+            i = names.index(source)
+            ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+    if title is None:
+        method = config.get("method", "ftd")
+        probe = config.get("probe", {})
+        probe_name = probe.get("name") if isinstance(probe, Mapping) else probe
+        form = "squared FTD" if config.get("squared") else ("FTD" if method == "ftd" else "Task2Vec distance")
+        title = f"{form}, probe {probe_name}, {seeds} seed{'s' if seeds != 1 else ''} (red: nearest source)"
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    path = Path(path)
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
