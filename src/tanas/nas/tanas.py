@@ -1,0 +1,477 @@
+"""TA-NAS: architecture search guided by the task zoo (DESIGN §1.7).
+
+For a target task, in order:
+
+1. train (or reuse) the target's probe and its Fisher, and list the target in the zoo;
+2. compute the FTD d(a→target) from every zoo task a (:meth:`TaskZoo.nearest`,
+   which caches probes, Fishers and distances);
+3. take the ``k`` nearest tasks that have a best genotype;
+4. restrict the space to the per-edge union of their genotypes' ops, plus every
+   cell within ``radius`` edge changes of one of them
+   (:meth:`SearchSpace.restricted`);
+5. run FUSE over that space with the nearest task's genotype as the first incumbent;
+6. retrain the winner from scratch (the final protocol);
+7. store the winner in the zoo, so the next task benefits.
+
+**One clock.** ``search_seconds`` is everything the strategy spent: probe,
+Fisher, distances and FUSE. The FUSE history's ``elapsed_seconds`` are shifted by
+the preparation time so that a time-to-match read off it is on the same clock as
+another strategy's. A wall-clock budget covers the preparation too: FUSE gets
+what is left of it.
+
+**Fallback.** When no zoo task can guide the search (the zoo is empty, every task
+is excluded, none has a genotype or none has a comparable probe) TA-NAS runs FUSE
+over the full space, says so in ``fallback``, and still adds the target (probe,
+Fisher and the genotype found) to the zoo afterwards; that bookkeeping is
+recorded as ``store_seconds`` and is not search time, since the search did not
+use it.
+
+**The target itself.** If the target is already in the zoo *with* a genotype (an
+earlier run solved it), it is its own nearest task at distance 0 and guides the
+search, unless it is excluded (``exclude=[name]``). Without a genotype it is
+never a neighbour of itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+import torch
+
+from tanas.data import Task
+from tanas.errors import ConfigError
+from tanas.nas.common import Budget, SearchOutcome, TrainConfig
+from tanas.nas.errors import StrategyConfigError
+from tanas.nas.final import final_evaluation
+from tanas.nas.fuse import FuseConfig, fuse_search
+from tanas.nas.genotype import Genotype, as_genotype
+from tanas.nas.network import build_network, count_parameters
+from tanas.nas.result import SearchResult
+from tanas.nas.space import SearchSpace
+from tanas.runtime import resolve_device
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tanas.probe import ProbeConfig
+    from tanas.zoo import TaskZoo
+
+__all__ = [
+    "GenotypeSeed",
+    "TanasConfig",
+    "TanasOutcome",
+    "TanasPlan",
+    "TanasResult",
+    "ensure_genotype",
+    "plan_search",
+    "run_tanas",
+    "tanas_search",
+]
+
+#: Smallest FUSE budget (seconds) when the preparation already used the whole budget:
+#: FUSE then runs its first stage only (a stage is never cut before it has trained once).
+MIN_FUSE_SECONDS = 1e-3
+
+
+@dataclass(frozen=True)
+class TanasConfig:
+    """TA-NAS settings.
+
+    Attributes:
+        k: how many of the nearest zoo tasks (those with a genotype) shape the space.
+        radius: also admit cells within this many edge changes of one of their genotypes.
+        probe: the probe to compare tasks with: a name (the zoo's stored config of that
+            name), a :class:`~tanas.probe.ProbeConfig`, or None (the zoo's only config;
+            the default config for an empty zoo).
+        probe_seeds: probe seeds 0..N-1 whose distances are averaged.
+        kind: Fisher kind (``empirical``, ``exact`` or ``mc``).
+        head: how a source probe meets the target's labels (``refit`` or ``pad``).
+        fuse: the FUSE settings of the search (C and N set the network size).
+    """
+
+    k: int = 2
+    radius: int = 1
+    probe: Any = None
+    probe_seeds: int = 1
+    kind: str = "empirical"
+    head: str = "refit"
+    fuse: FuseConfig = field(default_factory=FuseConfig)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            raise StrategyConfigError(f"TA-NAS k (nearest tasks) must be a positive integer, got {self.k!r}")
+        if isinstance(self.radius, bool) or not isinstance(self.radius, int) or not 0 <= self.radius <= 6:
+            raise StrategyConfigError(f"TA-NAS radius must be an integer in 0..6 (edge changes), got {self.radius!r}")
+        if isinstance(self.probe_seeds, bool) or not isinstance(self.probe_seeds, int) or self.probe_seeds < 1:
+            raise StrategyConfigError(f"TA-NAS probe_seeds must be a positive integer, got {self.probe_seeds!r}")
+        if self.head not in ("refit", "pad"):
+            raise StrategyConfigError(f"TA-NAS head must be 'refit' or 'pad', got {self.head!r}")
+        if not isinstance(self.fuse, FuseConfig):
+            raise StrategyConfigError("TA-NAS fuse must be a tanas.nas.FuseConfig")
+
+    def to_dict(self) -> dict[str, Any]:
+        probe = self.probe
+        if probe is not None and not isinstance(probe, str):
+            probe = asdict(probe) if dataclasses.is_dataclass(probe) else dict(probe)
+        return {"k": self.k, "radius": self.radius, "probe": probe, "probe_seeds": self.probe_seeds,
+                "kind": self.kind, "head": self.head, "fuse": self.fuse.to_dict()}
+
+
+@dataclass
+class TanasPlan:
+    """What the preparation (steps 1–4) decided and what it cost."""
+
+    target: str
+    nearest: list[dict[str, Any]]
+    used: list[str]
+    fallback: str | None
+    space: SearchSpace
+    initial: Genotype | None
+    radius: int
+    excluded: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    probe: dict[str, Any] = field(default_factory=dict)
+    probe_seconds: float = 0.0
+    distance_seconds: float = 0.0
+    probes_trained: int = 0
+    probes_reused: int = 0
+    fishers_computed: int = 0
+    fishers_reused: int = 0
+    distances_computed: int = 0
+    distances_cached: int = 0
+
+    @property
+    def prep_seconds(self) -> float:
+        """Seconds spent before FUSE started: target probe and Fisher, distances, space."""
+        return self.probe_seconds + self.distance_seconds
+
+    def overhead(self) -> dict[str, Any]:
+        return {
+            "probe_seconds": self.probe_seconds, "distance_seconds": self.distance_seconds,
+            "prep_seconds": self.prep_seconds, "probes_trained": self.probes_trained,
+            "probes_reused": self.probes_reused, "fishers_computed": self.fishers_computed,
+            "fishers_reused": self.fishers_reused, "distances_computed": self.distances_computed,
+            "distances_cached": self.distances_cached,
+        }
+
+    def describe(self) -> str:
+        """One line for the CLI."""
+        if self.fallback:
+            return f"TA-NAS fallback ({self.fallback}): full-space FUSE, {self.space.size:,} genotypes"
+        near = ", ".join(f"{n['name']} {n['distance']:.3f}" for n in self.nearest if n["used"])
+        return (f"TA-NAS: nearest {near}; {self.space.describe()}; start from {self.initial}; "
+                f"prep {self.prep_seconds:.1f} s ({self.probes_trained} probe(s) trained, "
+                f"{self.distances_computed} distance(s) computed, {self.distances_cached} cached)")
+
+
+@dataclass
+class TanasOutcome:
+    """The FUSE outcome on the TA-NAS clock, with the plan that shaped it."""
+
+    outcome: SearchOutcome
+    plan: TanasPlan
+    store_seconds: float = 0.0
+
+
+@dataclass
+class TanasResult(SearchResult):
+    """``result.json`` of a TA-NAS search: the common schema plus
+
+    ``nearest`` ([{"name", "distance", "std", "per_seed", "genotype", "used"}], nearest first),
+    ``full_space_size``, ``fallback`` (None, or why the zoo could not guide the search),
+    ``overhead`` (probe/distance seconds and what was trained, computed or cached) and
+    ``zoo`` (zoo path, target name, k, radius, probe config, exclusions, stored genotype id).
+    ``space_size`` is the size of the space searched (the restricted one).
+    """
+
+    nearest: list[dict[str, Any]] = field(default_factory=list)
+    full_space_size: int = 0
+    fallback: str | None = None
+    overhead: dict[str, Any] = field(default_factory=dict)
+    zoo: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- steps 1-4
+
+
+def _excluded_names(zoo: "TaskZoo", exclude: Sequence[str], target_aliases: set[str]) -> set[str]:
+    """Zoo names of the excluded tasks. Naming the target itself is allowed before it is in the zoo."""
+    from tanas.zoo import UnknownZooTaskError
+
+    names: set[str] = set()
+    for item in exclude:
+        try:
+            names.add(zoo.get(item).name)
+        except UnknownZooTaskError:
+            if item not in target_aliases:
+                raise
+    return names
+
+
+def plan_search(
+    task: Task,
+    zoo: "TaskZoo",
+    *,
+    config: TanasConfig | None = None,
+    name: str | None = None,
+    origin: str | None = None,
+    exclude: Sequence[str] = (),
+    device: str | torch.device | None = None,
+    data_root: str | None = None,
+    quiet: bool = True,
+) -> TanasPlan:
+    """Steps 1–4: the target's probe, the distances, the k nearest and the restricted space.
+
+    ``name`` is the target's zoo name (default: the name of a zoo entry holding its
+    data, else ``task.name``); ``origin`` is what rebuilds it (see
+    :meth:`TaskZoo.add_task`). In the fallback case nothing is trained here.
+    """
+    from tanas.zoo import config_hash
+
+    config = config or TanasConfig()
+    full = SearchSpace.full()
+    probe_cfg = zoo.resolve_probe_config(config.probe)
+    chash = config_hash(probe_cfg)
+    seeds = list(range(config.probe_seeds))
+    existing = zoo.find(task)
+    target_name = existing.name if existing is not None else (name or task.name)
+    aliases = {target_name, task.name, task.spec} | ({name} if name else set())
+    excluded = _excluded_names(zoo, exclude, aliases)
+
+    # Which zoo tasks could guide the search: listed, not excluded, with a genotype and a
+    # probe of this config for every seed. The target guides itself only with a genotype.
+    entries = zoo.tasks()
+    others = [e for e in entries if not (existing is not None and e.name == existing.name and e.genotype is None)]
+    allowed = [e for e in others if e.name not in excluded]
+    with_genotype = [e for e in allowed if e.genotype is not None]
+    comparable = [e for e in with_genotype
+                  if all(any(p.config_hash == chash and p.seed == s for p in e.probes) for s in seeds)]
+    fallback = None
+    if not others:
+        fallback = "empty zoo"
+    elif not allowed:
+        fallback = "every zoo task is excluded"
+    elif not with_genotype:
+        fallback = "no zoo task has a genotype"
+    elif not comparable:
+        fallback = (f"no zoo task with a genotype has a {probe_cfg.name} probe of config {chash} "
+                    f"for seeds {seeds}")
+    plan = TanasPlan(target=target_name, nearest=[], used=[], fallback=fallback, space=full, initial=None,
+                     radius=config.radius, excluded=sorted(excluded), probe=probe_cfg.to_dict())
+    if fallback is not None:
+        return plan
+
+    # Step 1: the target's probe and Fisher (trained, or reused from the zoo), target listed.
+    start = time.perf_counter()
+    added = zoo.add_task(task, name=target_name, origin=origin, probe=probe_cfg, seeds=seeds, kind=config.kind,
+                         device=device, quiet=True)
+    plan.target = target_name = added.entry.name
+    plan.probe_seconds = time.perf_counter() - start
+    plan.probes_trained, plan.probes_reused = added.probes_trained, added.probes_reused
+    plan.fishers_computed, plan.fishers_reused = added.fishers_computed, added.fishers_reused
+
+    # Step 2: FTD from every (non-excluded) zoo task to the target.
+    start = time.perf_counter()
+    leave_out = set(excluded)
+    if added.entry.genotype is None:
+        leave_out.add(target_name)
+    result = zoo.nearest(target_name, probe=probe_cfg, seeds=seeds, kind=config.kind, head=config.head,
+                         exclude=sorted(leave_out), device=device, data_root=data_root, quiet=quiet)
+    plan.distances_computed, plan.distances_cached = result.computed, result.cached
+    plan.skipped = dict(result.skipped)
+
+    # Steps 3-4: the k nearest with a genotype; the restricted space around their genotypes.
+    chosen = [n for n in result.neighbors if n.genotype is not None][: config.k]
+    if not chosen:  # every task with a genotype was skipped by nearest() (e.g. damaged probes)
+        plan.fallback = "no zoo task with a genotype could be compared with the target"
+        plan.distance_seconds = time.perf_counter() - start
+        return plan
+    used = {n.name for n in chosen}
+    plan.nearest = [{"name": n.name, "distance": n.distance, "std": n.std,
+                     "per_seed": {str(s): v for s, v in sorted(n.per_seed.items())},
+                     "genotype": n.genotype, "used": n.name in used} for n in result.neighbors]
+    plan.used = [n.name for n in chosen]
+    genotypes = [as_genotype(n.genotype) for n in chosen]
+    radius = config.radius
+    space = SearchSpace.restricted(genotypes, radius=radius)
+    while space.size < 2 and radius < 6:  # one genotype and radius 0: nothing to search; widen minimally
+        radius += 1
+        space = SearchSpace.restricted(genotypes, radius=radius)
+    plan.space, plan.radius, plan.initial = space, radius, genotypes[0]
+    plan.distance_seconds = time.perf_counter() - start
+    return plan
+
+
+# --------------------------------------------------------------------------- steps 5 and 7
+
+
+def _shift_history(outcome: SearchOutcome, offset: float) -> SearchOutcome:
+    for record in outcome.history:
+        record.elapsed_seconds += offset
+    outcome.search_seconds += offset
+    return outcome
+
+
+def tanas_search(
+    task: Task,
+    *,
+    zoo: "TaskZoo",
+    budget: Budget,
+    config: TanasConfig | None = None,
+    name: str | None = None,
+    origin: str | None = None,
+    exclude: Sequence[str] = (),
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    data_root: str | None = None,
+    quiet: bool = False,
+) -> TanasOutcome:
+    """Steps 1–5 on one clock: plan, then FUSE over the planned space for what is left of ``budget``.
+
+    Does not store the genotype (see :func:`run_tanas`); in the fallback case it
+    does add the target's probe and Fisher after the search.
+    """
+    config = config or TanasConfig()
+    device = resolve_device(device)
+    plan = plan_search(task, zoo, config=config, name=name, origin=origin, exclude=exclude, device=device,
+                       data_root=data_root, quiet=quiet)
+    prep = plan.prep_seconds
+    fuse_budget = budget
+    if budget.seconds is not None:
+        fuse_budget = Budget(seconds=max(budget.seconds - prep, MIN_FUSE_SECONDS), epochs=budget.epochs)
+    outcome = fuse_search(task, budget=fuse_budget, space=plan.space, initial=plan.initial, config=config.fuse,
+                          seed=seed, device=device, quiet=quiet)
+    outcome = _shift_history(outcome, prep)
+    outcome.strategy = "tanas"
+    outcome.config = {**outcome.config, "tanas": config.to_dict(), "budget": budget.to_dict(),
+                      "fuse_budget": fuse_budget.to_dict(), "history_offset_seconds": prep}
+    store_seconds = 0.0
+    if plan.fallback is not None:
+        start = time.perf_counter()
+        probe_cfg = zoo.resolve_probe_config(config.probe)
+        added = zoo.add_task(task, name=plan.target, origin=origin, probe=probe_cfg,
+                             seeds=config.probe_seeds, kind=config.kind, device=device, quiet=True)
+        plan.target = added.entry.name
+        plan.probes_trained, plan.probes_reused = added.probes_trained, added.probes_reused
+        plan.fishers_computed, plan.fishers_reused = added.fishers_computed, added.fishers_reused
+        store_seconds = time.perf_counter() - start
+    return TanasOutcome(outcome=outcome, plan=plan, store_seconds=store_seconds)
+
+
+def run_tanas(
+    task: Task,
+    *,
+    zoo: "TaskZoo",
+    budget: Budget,
+    config: TanasConfig | None = None,
+    name: str | None = None,
+    origin: str | None = None,
+    exclude: Sequence[str] = (),
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    final_seeds: int = 3,
+    final_epochs: int = 30,
+    final_train: TrainConfig | None = None,
+    data_root: str | None = None,
+    quiet: bool = False,
+) -> TanasResult:
+    """The whole TA-NAS pipeline (steps 1–7); returns the ``result.json`` record.
+
+    The genotype found is stored in the zoo for the target, scored by its
+    validation accuracy in the search (as :func:`ensure_genotype` scores it).
+    """
+    config = config or TanasConfig()
+    if final_seeds < 0 or final_epochs < 1:
+        raise StrategyConfigError(f"final seeds must be >= 0 and final epochs >= 1, got {final_seeds} and {final_epochs}")
+    device = resolve_device(device)
+    found = tanas_search(task, zoo=zoo, budget=budget, config=config, name=name, origin=origin, exclude=exclude,
+                         seed=seed, device=device, data_root=data_root, quiet=quiet)
+    outcome, plan = found.outcome, found.plan
+    C, N = config.fuse.C, config.fuse.N
+    final = None
+    if final_seeds > 0:
+        final = final_evaluation(outcome.genotype, task, seeds=final_seeds, epochs=final_epochs, C=C, N=N,
+                                 device=device, train=final_train, seed=seed, quiet=quiet)
+        params = final.params
+    else:
+        params = count_parameters(build_network(outcome.genotype, task.input_shape[0], task.num_classes, C=C, N=N))
+    base = SearchResult.from_outcome(outcome, task, space=plan.space, final=final, params=params, seed=seed,
+                                     budget=budget)
+    record = {
+        "strategy": "tanas", "task": task.spec, "val_acc": outcome.val_acc,
+        "test_acc": base.test_acc, "search_seconds": outcome.search_seconds, "space_size": plan.space.size,
+        "nearest": [{k: n[k] for k in ("name", "distance", "std")} for n in plan.nearest if n["used"]],
+        "fallback": plan.fallback, "seed": seed, "C": C, "N": N, "budget": budget.to_dict(), "device": str(device),
+    }
+    start = time.perf_counter()
+    genotype_id = zoo.put_genotype(plan.target, outcome.genotype.to_json(), outcome.val_acc, record)
+    store_seconds = found.store_seconds + time.perf_counter() - start
+    return TanasResult(
+        **{f.name: getattr(base, f.name) for f in dataclasses.fields(SearchResult)},
+        nearest=[{k: n[k] for k in ("name", "distance", "std", "per_seed", "genotype", "used")} for n in plan.nearest],
+        full_space_size=SearchSpace.full().size,
+        fallback=plan.fallback,
+        overhead={**plan.overhead(), "store_seconds": store_seconds},
+        zoo={"path": str(zoo.path), "target": plan.target, "k": config.k, "radius": plan.radius,
+             "radius_asked": config.radius, "used": plan.used, "excluded": plan.excluded, "skipped": plan.skipped,
+             "probe": plan.probe, "probe_seeds": config.probe_seeds, "kind": config.kind, "head": config.head,
+             "genotype_id": genotype_id},
+    )
+
+
+# --------------------------------------------------------------------------- zoo seeding
+
+
+@dataclass
+class GenotypeSeed:
+    """What :func:`ensure_genotype` did for one zoo task."""
+
+    name: str
+    genotype: list[str]
+    score: float
+    searched: bool
+    search_seconds: float = 0.0
+    genotype_id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def ensure_genotype(
+    zoo: "TaskZoo",
+    name: str,
+    *,
+    budget: Budget,
+    fuse: FuseConfig | None = None,
+    task: Task | None = None,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    data_root: str | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> GenotypeSeed:
+    """Give zoo task ``name`` a best genotype by full-space FUSE, unless it has one (or ``force``).
+
+    The genotype is stored with its validation accuracy in the search as the
+    score and the search (config, history summary) as its record. ``task`` saves
+    rebuilding the task from the zoo.
+    """
+    entry = zoo.get(name)
+    if entry.best is not None and not force:
+        return GenotypeSeed(name=entry.name, genotype=list(entry.best.genotype), score=entry.best.score,
+                            searched=False)
+    task = task if task is not None else zoo.load_task(entry.name, data_root=data_root)
+    if task.fingerprint() != entry.fingerprint:
+        raise ConfigError(f"the task given for zoo task {entry.name!r} holds different data; pass the zoo's task")
+    fuse = fuse or FuseConfig()
+    outcome = fuse_search(task, budget=budget, config=fuse, seed=seed, device=device, quiet=quiet)
+    record = {
+        "strategy": "fuse", "task": task.spec, "val_acc": outcome.val_acc, "search_seconds": outcome.search_seconds,
+        "space_size": outcome.space_size, "epochs_used": outcome.epochs_used, "stop_reason": outcome.stop_reason,
+        "stages": len(outcome.history), "seed": seed, "C": fuse.C, "N": fuse.N, "budget": budget.to_dict(),
+        "device": outcome.device, "fuse": fuse.to_dict(),
+    }
+    genotype_id = zoo.put_genotype(entry.name, outcome.genotype.to_json(), outcome.val_acc, record)
+    return GenotypeSeed(name=entry.name, genotype=outcome.genotype.to_json(), score=outcome.val_acc, searched=True,
+                        search_seconds=outcome.search_seconds, genotype_id=genotype_id)
