@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tanas tasks show paper-digits
+	$(VENV)/bin/tanas demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(PY) benchmarks/fisher_speed.py
+	$(PY) benchmarks/transfer.py
+	$(PY) benchmarks/nas.py
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info

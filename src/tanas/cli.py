@@ -104,14 +104,49 @@ def _fmt(value: Any, spec: str = ".4f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+# ---- zoo add --search (TA-NAS helper block)
+def _check_zoo_search(search: Optional[str], budget_seconds: float) -> None:
+    from tanas.errors import ConfigError
+
+    if search is not None and search != "fuse":
+        raise ConfigError(f"--search {search!r} is not supported: use --search fuse")
+    if search is not None and not budget_seconds > 0:
+        raise ConfigError(f"--budget-seconds must be positive, got {budget_seconds}")
+
+
+def _zoo_add_search(store: Any, results: list, search: Optional[str], budget_seconds: float, *, seed: int,
+                    device: Optional[str], quiet: bool, data_root: Optional[str], echo: bool) -> list:
+    """For ``zoo add --search fuse``: a best genotype per added task, by full-space FUSE."""
+    if search is None:
+        return []
+    from tanas.nas import Budget
+    from tanas.nas.tanas import ensure_genotype
+
+    seeded = []
+    for result in results:
+        found = ensure_genotype(store, result.entry.name, budget=Budget(seconds=budget_seconds), seed=seed,
+                                device=device, data_root=data_root, quiet=quiet)
+        seeded.append(found.to_dict())
+        if echo:
+            how = f"searched in {found.search_seconds:.1f} s" if found.searched else "kept (already stored)"
+            typer.echo(f"{found.name:<24} genotype {'|'.join(found.genotype)}  val_acc {found.score:.4f}  {how}")
+    return seeded
+
+
 @zoo_app.command("add")
 def zoo_add(
     specs: List[str] = typer.Argument(..., help="Task specs, suite names (each member becomes SUITE/Tn) or TOML files."),
     probe: str = typer.Option("cnn", "--probe", help="Probe network (the zoo's stored config of that name is reused)."),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Probe seeds 0..N-1 to train (one probe and Fisher each)."),
     fisher: str = typer.Option("empirical", "--fisher", help="Fisher kind: empirical, exact or mc."),
-    epsilon: Optional[float] = typer.Option(None, "--epsilon", help="Probe target validation error (new configs only)."),
-    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="Probe epoch cap (new configs only)."),
+    epsilon: Optional[float] = typer.Option(
+        None, "--epsilon", help="Probe target validation error (default: the zoo's stored config, else ProbeConfig's)."),
+    max_epochs: Optional[int] = typer.Option(
+        None, "--max-epochs", help="Probe epoch cap (default: the zoo's stored config, else ProbeConfig's)."),
+    search: Optional[str] = typer.Option(
+        None, "--search", help="fuse: also find each task's best genotype by full-space FUSE (skipped for tasks "
+        "that have one)."),
+    search_budget: float = typer.Option(60.0, "--budget-seconds", help="Wall-clock budget of each --search."),
     zoo: str = ZooDirOpt,
     seed: int = SeedOpt,
     data_root: Optional[str] = DataRootOpt,
@@ -123,6 +158,7 @@ def zoo_add(
     """Add tasks with a probe and Fisher per seed; only missing work runs (resumable, idempotent)."""
     import dataclasses
 
+    _check_zoo_search(search, search_budget)
     with _open_zoo(zoo, create=True) as store:
         config = store.resolve_probe_config(probe)
         overrides = {k: v for k, v in (("epsilon", epsilon), ("max_epochs", max_epochs)) if v is not None}
@@ -138,8 +174,11 @@ def zoo_add(
                     typer.echo(f"{e.name:<24} {e.spec:<28} seeds {len(e.seeds)}  val_acc {_fmt(e.val_acc)}  "
                                f"trained {result.probes_trained} probe(s) + {result.fishers_computed} Fisher(s), "
                                f"reused {result.probes_reused} + {result.fishers_reused}")
+        searched = _zoo_add_search(store, results, search, search_budget, seed=seed, device=device, quiet=quiet,
+                                   data_root=data_root, echo=not json_out)
         if json_out:
-            emit_json({"zoo": str(store.path), "added": [r.to_dict() for r in results]})
+            emit_json({"zoo": str(store.path), "added": [r.to_dict() for r in results],
+                       **({"genotypes": searched} if search else {})})
 
 
 @zoo_app.command("list")
@@ -275,6 +314,303 @@ def zoo_check(
         typer.echo(f"{'clean' if report.clean else 'DAMAGED'}: {report.objects} artifact(s) referenced")
     if not report.clean:
         raise typer.Exit(1)
+
+
+# ------------------------------------------------------------------ distance
+def format_distance_matrix(matrix: dict) -> str:
+    """The text table of ``tanas distance``: mean ± std, rows sources, columns targets."""
+    names = matrix["tasks"]
+    many = int(matrix.get("config", {}).get("seeds", 1)) > 1
+
+    def cell(i: int, j: int) -> str:
+        mean, std = matrix["mean"][i][j], matrix["std"][i][j]
+        if mean is None:
+            return "n/a"
+        return f"{mean:.3f} ± {std:.3f}" if many and std is not None else f"{mean:.3f}"
+
+    cells = [[cell(i, j) for j in range(len(names))] for i in range(len(names))]
+    width = max([len(c) for row in cells for c in row] + [len(n) for n in names])
+    corner = "source \\ target"
+    first = max(len(corner), *(len(n) for n in names))
+    lines = [corner.ljust(first) + "  " + "  ".join(f"{n:>{width}}" for n in names)]
+    lines += [f"{name:<{first}}  " + "  ".join(f"{c:>{width}}" for c in row) for name, row in zip(names, cells)]
+    return "\n".join(lines)
+
+
+@app.command("distance")
+def distance_cmd(
+    specs: List[str] = typer.Argument(..., metavar="TASK", help="Task specs or suite names (a suite expands to "
+                                      "T0..T3); two tasks or more."),
+    probe: str = typer.Option("cnn", "--probe", help="Probe network: cnn, resnet18, vgg16 or densenet121."),
+    seeds: int = typer.Option(3, "--seeds", help="Probe seeds SEED..SEED+N-1; seed i of a source is paired with "
+                              "seed i of the target."),
+    fisher: str = typer.Option("empirical", "--fisher", help="Fisher kind: empirical, exact or mc."),
+    head: str = typer.Option("refit", "--head", help="refit: fit a new head for the target on its train split, body "
+                             "frozen; pad: the paper's way (target labels as source class ids; pairs whose target "
+                             "has more classes than the source are n/a)."),
+    layers: str = typer.Option("all", "--layers", help="all, or body (compare only the shared body)."),
+    normalise: str = typer.Option("whole", "--normalise", help="whole (divide by the trace) or per_layer."),
+    squared: bool = typer.Option(False, "--squared", help="Print the paper's form ||F~ab^1/2 - F~bb^1/2||^2 = 2d^2."),
+    method: str = typer.Option("ftd", "--method", help="ftd, or task2vec (symmetric baseline: one probe, trained "
+                               "on the task with the most classes)."),
+    epsilon: Optional[float] = typer.Option(None, "--epsilon", help="Probe target validation error (default 0.02)."),
+    max_epochs: Optional[int] = typer.Option(None, "--max-epochs", help="Probe epoch cap (default 100)."),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Probe optimiser-step cap (default 1500)."),
+    out: str = typer.Option("tanas-runs/distance", "--out", help="Folder for distance.json and distance.png."),
+    json_out: bool = JsonOpt,
+    seed: int = SeedOpt,
+    device: Optional[str] = DeviceOpt,
+    data_root: Optional[str] = DataRootOpt,
+    download: bool = DownloadOpt,
+    quiet: bool = QuietOpt,
+) -> None:
+    """FTD matrix d(row→column) over seeds; writes OUT/distance.json and OUT/distance.png."""
+    from tanas.distance import distance_matrix
+    from tanas.probe import ProbeConfig
+    from tanas.report.heatmap import plot_distance_heatmap
+    from tanas.runtime import atomic_write_text
+
+    overrides = {k: v for k, v in (("epsilon", epsilon), ("max_epochs", max_epochs), ("max_steps", max_steps))
+                 if v is not None}
+    config = ProbeConfig(name=probe, **overrides)
+    tasks = load_tasks(specs, seed=seed, data_root=data_root, download=download)
+    matrix = distance_matrix(tasks, probe=config, seeds=seeds, kind=fisher, head=head, layers=layers,
+                             normalise=normalise, squared=squared, method=method, device=device, quiet=quiet,
+                             seed=seed)
+    payload = matrix.to_dict()
+    out_dir = Path(out)
+    atomic_write_text(out_dir / "distance.json", json.dumps(payload, indent=2) + "\n")
+    plot_distance_heatmap(payload, out_dir / "distance.png")
+    if json_out:
+        emit_json(payload)
+        typer.echo(f"wrote {out_dir / 'distance.json'}, {out_dir / 'distance.png'}", err=True)
+        return
+    cfg = payload["config"]
+    what = "Task2Vec distance" if method == "task2vec" else ("squared FTD (2d²)" if squared else "FTD d")
+    typer.echo(f"{what}, probe {probe}, {seeds} seed(s), Fisher {fisher}"
+               + ("" if method == "task2vec" else f", head {head}, layers {layers}, normalise {normalise}")
+               + f"; {cfg['seconds']:.1f} s on {cfg['device']}")
+    typer.echo(format_distance_matrix(payload))
+    typer.echo("nearest source per target (share of seeds agreeing):")
+    for target, info in payload["nearest"].items():
+        if info["source"] is None:
+            typer.echo(f"  {target} <- n/a")
+        else:
+            typer.echo(f"  {target} <- {info['source']} ({info['agreement']:.0%})")
+    errors: dict = {}
+    for record in payload["probes"]:
+        errors.setdefault(record["task"], []).append(record["val_error"])
+    typer.echo("probe validation error (mean over seeds): "
+               + ", ".join(f"{name} {sum(v) / len(v):.3f}" for name, v in errors.items()))
+    typer.echo(f"wrote {out_dir / 'distance.json'}, {out_dir / 'distance.png'}")
+
+
+# ------------------------------------------------------------------ search
+#: strategies `tanas search` runs through tanas.nas.run_search; "tanas" (the zoo-guided
+#: pipeline) is wired in by its own block via _SEARCH_EXTRA.
+_SEARCH_EXTRA: dict = {}
+
+
+def _search_task(spec: str, *, seed: int, data_root: Optional[str], download: bool) -> Any:
+    from tanas.errors import TaskSpecError
+
+    found = load_tasks([spec], seed=seed, data_root=data_root, download=download)
+    if len(found) != 1:
+        names = ", ".join(t.name for t in found)
+        raise TaskSpecError(f"{spec!r} names {len(found)} tasks ({names}); search one, e.g. {spec}/{found[-1].name}")
+    return found[0]
+
+
+def _search_space(value: str) -> Any:
+    from tanas.nas import SearchSpace
+
+    return SearchSpace.full() if value == "full" else SearchSpace.load(value)
+
+
+# ---- search --strategy tanas (TA-NAS block)
+def _tanas_search_options(strategy: str, task_arg: str, *, space: str, initial: Optional[str], zoo: Optional[str],
+                          k: Optional[int], radius: Optional[int], exclude: Optional[List[str]],
+                          data_root: Optional[str]) -> dict:
+    """The extra arguments of the TA-NAS runner; refuses TA-NAS options with other strategies."""
+    import os
+
+    from tanas.nas import StrategyConfigError
+
+    given = [flag for flag, value in (("--zoo", zoo), ("-k", k), ("--radius", radius), ("--exclude", exclude))
+             if value not in (None, [])]
+    if strategy != "tanas":
+        if given:
+            raise StrategyConfigError(f"{', '.join(given)} only apply to --strategy tanas")
+        return {}
+    if space != "full":
+        raise StrategyConfigError("--strategy tanas builds its own space from the zoo; drop --space")
+    if initial is not None:
+        raise StrategyConfigError("--strategy tanas starts from the nearest zoo task's genotype; drop --initial")
+    return {"zoo": zoo or os.environ.get("TANAS_ZOO") or "tanas-zoo", "k": 2 if k is None else k,
+            "radius": 1 if radius is None else radius, "exclude": list(exclude or []), "task_arg": task_arg,
+            "data_root": data_root}
+
+
+def _run_tanas_search(task: Any, strategy: str, *, budget: Any, space: Any, initial: Any, seed: int, device: Any,
+                      C: int, N: int, final_seeds: int, final_epochs: int, quiet: bool, zoo: str, k: int, radius: int,
+                      exclude: List[str], task_arg: str, data_root: Optional[str]) -> Any:
+    from tanas.nas import FuseConfig
+    from tanas.nas.tanas import TanasConfig, run_tanas
+    from tanas.zoo import TaskZoo, zoo_task_name
+
+    name = zoo_task_name(task_arg, task)
+    origin = str(Path(task_arg).resolve()) if task_arg.strip().endswith(".toml") else None
+    with TaskZoo(zoo, create=True) as store:
+        return run_tanas(task, zoo=store, budget=budget, config=TanasConfig(k=k, radius=radius, fuse=FuseConfig(C=C, N=N)),
+                         name=name, origin=origin, exclude=exclude, seed=seed, device=device, final_seeds=final_seeds,
+                         final_epochs=final_epochs, data_root=data_root, quiet=quiet)
+
+
+def _echo_tanas(result: Any) -> None:
+    if getattr(result, "strategy", None) != "tanas":
+        return
+    if result.fallback:
+        typer.echo(f"  fallback  {result.fallback}: searched the full space with FUSE")
+    else:
+        near = ", ".join(f"{n['name']} {n['distance']:.3f} ± {n['std']:.3f}" for n in result.nearest if n["used"])
+        typer.echo(f"  nearest   {near}  (restricted space {result.space_size:,} of {result.full_space_size:,})")
+    o = result.overhead
+    typer.echo(f"  prep      {o.get('prep_seconds', 0.0):.1f} s of the search: {o.get('probes_trained', 0)} probe(s) "
+               f"trained, {o.get('distances_computed', 0)} distance(s) computed, {o.get('distances_cached', 0)} cached")
+    typer.echo(f"  zoo       stored the genotype for {result.zoo.get('target')} in {result.zoo.get('path')}")
+
+
+_SEARCH_EXTRA["tanas"] = _run_tanas_search
+
+
+@app.command("search")
+def search_cmd(
+    task_spec: str = typer.Argument(..., metavar="TASK", help="One task spec, or SUITE/Tn (e.g. paper-digits/T2)."),
+    strategy: str = typer.Option("fuse", "--strategy", help="fuse, random, darts or tanas (zoo-guided)."),
+    space: str = typer.Option("full", "--space", help="'full', or a JSON file: {\"edges\": six lists of op names} "
+                              "or {\"genotypes\": a list of genotypes, \"radius\": r}."),
+    budget_seconds: Optional[float] = typer.Option(None, "--budget-seconds", help="Wall-clock search budget "
+                                                   "(default 60 when no budget is given)."),
+    budget_epochs: Optional[int] = typer.Option(None, "--budget-epochs", help="Budget in network-epochs over the "
+                                                "train split."),
+    initial: Optional[str] = typer.Option(None, "--initial", help="First incumbent genotype 'op|op|op|op|op|op'."),
+    opts: List[str] = typer.Option([], "--opt", help="Strategy setting KEY=VALUE, repeatable (fuse: candidates, "
+                                   "rounds, epochs_per_round, stages, patience, objective; random: epochs_per_trial; "
+                                   "darts: alpha_lr, ...; all three: train.lr, train.batch_size, ...)."),
+    final_seeds: int = typer.Option(3, "--final-seeds", help="Retrain the winner from scratch with this many seeds "
+                                    "(0: skip the final protocol)."),
+    final_epochs: int = typer.Option(30, "--final-epochs", help="Epochs per final retraining (best val epoch kept)."),
+    channels: int = typer.Option(16, "--C", help="Network width C (cells have C, 2C, 4C channels)."),
+    cells: int = typer.Option(1, "--N", help="Cells per stage N."),
+    zoo: Optional[str] = typer.Option(None, "--zoo", help="(tanas) Zoo folder (default: TANAS_ZOO, else tanas-zoo)."),
+    near_k: Optional[int] = typer.Option(None, "-k", "--k", min=1, help="(tanas) Nearest zoo tasks that shape the "
+                                         "space (default 2)."),
+    radius: Optional[int] = typer.Option(None, "--radius", min=0, max=6, help="(tanas) Also allow cells within R "
+                                         "edge changes of their genotypes (default 1)."),
+    exclude: Optional[List[str]] = typer.Option(None, "--exclude", help="(tanas) Leave this zoo task out "
+                                                "(repeatable)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Output folder (default tanas-runs/search-TASK-STRATEGY)."),
+    seed: int = SeedOpt,
+    json_out: bool = JsonOpt,
+    device: Optional[str] = DeviceOpt,
+    quiet: bool = QuietOpt,
+    data_root: Optional[str] = DataRootOpt,
+    download: bool = DownloadOpt,
+) -> None:
+    """Search a cell for TASK, retrain the winner, write OUT/result.json and OUT/search.png."""
+    import re
+
+    from tanas.nas import STRATEGIES, Budget, StrategyConfigError, run_search
+    from tanas.report.search_plot import plot_search
+
+    known = list(STRATEGIES) + list(_SEARCH_EXTRA)
+    if strategy not in known:
+        hint = " (the zoo-guided pipeline is not part of this build)" if strategy == "tanas" else ""
+        raise StrategyConfigError(f"unknown strategy {strategy!r}{hint}: use one of {', '.join(known)}")
+    if budget_seconds is None and budget_epochs is None:
+        budget_seconds = 60.0
+    budget = Budget(seconds=budget_seconds, epochs=budget_epochs)
+    options = {}
+    for item in opts:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise StrategyConfigError(f"--opt takes KEY=VALUE, got {item!r}")
+        options[key.strip()] = value.strip()
+    if options and strategy not in STRATEGIES:
+        raise StrategyConfigError(f"--opt applies to {', '.join(STRATEGIES)}, not to --strategy {strategy}")
+    search_space = _search_space(space)
+    task = _search_task(task_spec, seed=seed, data_root=data_root, download=download)
+    run = _SEARCH_EXTRA.get(strategy, run_search)
+    extra = _tanas_search_options(strategy, task_spec, space=space, initial=initial, zoo=zoo, k=near_k, radius=radius,
+                                  exclude=exclude, data_root=data_root)
+    if strategy in STRATEGIES:
+        extra["options"] = options
+    result = run(task, strategy, budget=budget, space=search_space, initial=initial, seed=seed, device=device,
+                 C=channels, N=cells, final_seeds=final_seeds, final_epochs=final_epochs, quiet=quiet, **extra)
+    out_dir = Path(out) if out else Path("tanas-runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"search-{task.name}-{strategy}")
+    result.save(out_dir)
+    plot_search(result, out_dir / "search.png")
+    if json_out:
+        emit_json(result.to_dict())
+        return
+    typer.echo(f"{result.strategy} on {task.name} ({task.spec}), space of {result.space_size:,} genotypes, "
+               f"{result.search_seconds:.1f} s search on {result.device} ({result.stop_reason})")
+    _echo_tanas(result)
+    typer.echo(f"  genotype  {'|'.join(result.genotype)}")
+    typer.echo(f"  params    {result.params:,}")
+    typer.echo(f"  val acc   {100 * result.val_acc:.2f}% (in search)")
+    if result.test_acc:
+        t = result.test_acc
+        typer.echo(f"  test acc  {100 * t['mean']:.2f} ± {100 * t['std']:.2f}% over {len(t['runs'])} seed(s)")
+    typer.echo(f"  wrote     {out_dir / 'result.json'}, {out_dir / 'search.png'}")
+
+
+# ------------------------------------------------------------------ demo and report (TA-NAS block)
+@app.command("demo")
+def demo_cmd(
+    out: str = typer.Option("tanas-demo", "--out", help="Folder for the results, figures and report.html."),
+    quick: bool = typer.Option(False, "--quick", help="A smoke-sized run (about a minute on two CPU cores)."),
+    zoo: Optional[str] = typer.Option(None, "--zoo", help="Zoo folder to build or reuse (default OUT/zoo)."),
+    budget_seconds: Optional[float] = typer.Option(None, "--budget-seconds", help="Search budget of each strategy on "
+                                                   "the target (default 60, or 6 with --quick)."),
+    seed: int = SeedOpt,
+    data_root: Optional[str] = DataRootOpt,
+    device: Optional[str] = DeviceOpt,
+    quiet: bool = QuietOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """The whole pipeline on digits: zoo of T0, T1, T3; FTD matrix; TA-NAS vs FUSE, random, DARTS on T2; report."""
+    import dataclasses
+
+    from tanas.demo import DemoConfig, format_table, run_demo
+
+    config = None
+    if budget_seconds is not None:
+        base = DemoConfig.quick() if quick else DemoConfig.full()
+        config = dataclasses.replace(base, budget_seconds=budget_seconds)
+    log = None if quiet or json_out else (lambda message: typer.echo(message, err=True))
+    run = run_demo(out, quick=quick, zoo=zoo, config=config, seed=seed, device=device, data_root=data_root,
+                   quiet=quiet, log=log)
+    if json_out:
+        emit_json(run.summary)
+        return
+    typer.echo(format_table(run.summary))
+    typer.echo("")
+    for line in run.summary["lines"]:
+        typer.echo(line)
+    typer.echo(f"wrote {run.report} ({run.summary['seconds']:.0f} s)")
+
+
+@app.command("report")
+def report_cmd(
+    run_dir: str = typer.Argument(..., metavar="RUN_DIR", help="A demo or search folder (distance.json, "
+                                  "<strategy>/result.json, summary.json)."),
+    title: str = typer.Option("tanas report", "--title", help="Page title."),
+) -> None:
+    """Rebuild RUN_DIR/report.html and its figures from the run's JSON files."""
+    from tanas.report.html import build_report
+
+    typer.echo(f"wrote {build_report(run_dir, title=title)}")
 
 
 # ------------------------------------------------------------------ entry point

@@ -58,23 +58,38 @@ def plot_task_map(names: Sequence[str], distances: Sequence[Sequence[float]], pa
 
 def plot_search_curves(results: Mapping[str, Mapping[str, Any]], path: str | Path,
                        *, match_line: float | None = None) -> Path:
-    """Incumbent validation accuracy against search seconds, one line per strategy."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=110)
+    """Incumbent validation accuracy against search seconds, one line per strategy.
+
+    Two panels: the whole range, and a zoom on the top, from a little below the median
+    of the strategies' best accuracies (a one-shot DARTS estimate or a budget-truncated
+    stage can sit far below the rest and would flatten every other curve there).
+    """
+    curves = {}
     for strategy, result in results.items():
         history = result.get("history") or []
-        points = [(h["elapsed_seconds"], h["incumbent_val_acc"]) for h in history
+        points = [(h["elapsed_seconds"], 100.0 * h["incumbent_val_acc"]) for h in history
                   if h.get("incumbent_val_acc") is not None]
-        if not points:
-            continue
-        xs = [p[0] for p in points]
-        ys = [100.0 * p[1] for p in points]
-        ax.step(xs, ys, where="post", marker="o", markersize=3, label=strategy)
-    if match_line is not None:
-        ax.axhline(100.0 * match_line, color="grey", linestyle=":", linewidth=1, label="full FUSE final")
-    ax.set_xlabel("search time (s)")
-    ax.set_ylabel("incumbent validation accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+        if points:
+            curves[strategy] = points
+    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=110)
+    for ax in axes:
+        for index, (strategy, points) in enumerate(curves.items()):
+            ax.step([p[0] for p in points], [p[1] for p in points], where="post", marker="o", markersize=3,
+                    label=strategy, color=f"C{index}")
+        if match_line is not None:
+            ax.axhline(100.0 * match_line, color="grey", linestyle=":", linewidth=1, label="full FUSE final")
+        ax.set_xlabel("search time (s)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("incumbent validation accuracy (%)")
+    axes[0].set_title("all", fontsize=9)
+    if curves:
+        best = sorted(max(p[1] for p in points) for points in curves.values())
+        floor = float(np.median(best)) - 5.0
+        if match_line is not None and 100.0 * match_line >= floor - 10.0:
+            floor = min(floor, 100.0 * match_line - 2.0)
+        axes[1].set_ylim(max(0.0, floor), min(100.5, best[-1] + 1.0))
+    axes[1].set_title("zoom on the best", fontsize=9)
+    axes[0].legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -71,6 +71,31 @@ def _distance_table(distance: dict[str, Any]) -> str:
             + (f"<p>Nearest source of each target:</p><ul>{near}</ul>" if near else ""))
 
 
+def _tanas_section(result: dict[str, Any]) -> str:
+    """How the zoo shaped the TA-NAS search: the nearest tasks, the space and the preparation cost."""
+    if result.get("fallback"):
+        return (f"<h3>TA-NAS</h3><p>No zoo task could guide the search ({html.escape(str(result['fallback']))}); "
+                "it searched the full space with FUSE.</p>")
+    rows = "".join(
+        f"<tr><td>{html.escape(str(n.get('name')))}</td><td>{float(n.get('distance', 0)):.4f} ± "
+        f"{float(n.get('std', 0)):.4f}</td><td>{'yes' if n.get('used') else 'no'}</td>"
+        f"<td>{html.escape(' | '.join(n.get('genotype') or []) or '–')}</td></tr>"
+        for n in result.get("nearest", [])
+    )
+    overhead = result.get("overhead") or {}
+    full = result.get("full_space_size") or 0
+    return (
+        "<h3>TA-NAS</h3>"
+        f"<p>Restricted space: {int(result.get('space_size', 0)):,} of {int(full):,} genotypes. "
+        f"Preparation (target probe, Fisher, distances): {float(overhead.get('prep_seconds', 0)):.1f} s, "
+        f"included in its search time; {int(overhead.get('probes_trained', 0))} probe(s) trained, "
+        f"{int(overhead.get('distances_computed', 0))} distance(s) computed, "
+        f"{int(overhead.get('distances_cached', 0))} cached.</p>"
+        "<table><tr><th>zoo task</th><th>FTD to target</th><th>shapes the space</th><th>its genotype</th></tr>"
+        f"{rows}</table>"
+    )
+
+
 def build_report(run_dir: str | Path, *, title: str = "tanas report") -> Path:
     """Write ``run_dir/report.html`` and its figures from the run's JSON; return the HTML path."""
     root = Path(run_dir)
@@ -120,6 +145,9 @@ def build_report(run_dir: str | Path, *, title: str = "tanas report") -> Path:
             "<table><tr><th>strategy</th><th>task</th><th>test acc % (mean ± std)</th><th>val acc %</th>"
             "<th>params</th><th>search s</th><th>space size</th><th>device</th></tr>" + "".join(rows) + "</table>"
         )
+        tanas = results.get("tanas")
+        if tanas is not None and ("nearest" in tanas or "fallback" in tanas):
+            parts.append(_tanas_section(tanas))
         parts.append("<h3>Chosen cells</h3><div class='cells'>")
         for strategy, result in results.items():
             image = f"cell_{strategy}.png"
