@@ -64,6 +64,14 @@ def small_cnn(seed: int = 0) -> nn.Module:
     return model
 
 
+def inplace_first_layer(seed: int = 0) -> nn.Module:
+    """An in-place op right on the first layer's output (AlexNet-style conv -> ReLU(inplace))."""
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(2, 4, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(4 * 4 * 4, 6), nn.ReLU(inplace=True), nn.Linear(6, 5)
+    )
+
+
 def small_mlp(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     model = nn.Sequential(
@@ -105,9 +113,9 @@ def exotic(seed: int = 0) -> nn.Module:
     return model
 
 
-MODELS = {"cnn": small_cnn, "mlp": small_mlp, "exotic": exotic}
-INPUT_SHAPE = {"cnn": (2, 6, 6), "mlp": (3, 2, 2), "exotic": (2, 6, 6)}
-NUM_CLASSES = {"cnn": 5, "mlp": 4, "exotic": 3}
+MODELS = {"cnn": small_cnn, "mlp": small_mlp, "exotic": exotic, "inplace": inplace_first_layer}
+INPUT_SHAPE = {"cnn": (2, 6, 6), "mlp": (3, 2, 2), "exotic": (2, 6, 6), "inplace": (2, 6, 6)}
+NUM_CLASSES = {"cnn": 5, "mlp": 4, "exotic": 3, "inplace": 5}
 
 
 def make_data(name: str, n: int = 12, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -76,8 +76,10 @@ FISHER_METHODS: tuple[str, ...] = ("auto", "hooks", "vmap", "loop")
 # gradients of the whole model for a chunk of samples. 2**24 float32 = 64 MiB.
 _CHUNK_ELEMENTS = 2**24
 # The hooks engine forms per-sample gradients in pieces of at most this many
-# elements (2 MiB in float32), which stay in cache while they are squared and
-# summed: on the CPU 1.5-3x faster than materialising a whole batch of them.
+# elements (2 MiB in float32) per CPU thread squared, which stay in cache while they
+# are squared and summed: with one thread 1.5-3x faster than materialising a whole
+# batch of them; with more threads each op needs more work to pay for waking them
+# (2 threads: 4x the elements measured 2x faster than 1x). On a GPU: _CHUNK_ELEMENTS.
 _CACHE_ELEMENTS = 2**19
 # ... and unfolds (im2col) convolution inputs in chunks of at most this many elements.
 _UNFOLD_ELEMENTS = 2**22
@@ -432,7 +434,6 @@ class _VmapEngine(_Engine):
         from torch.func import functional_call, grad, vmap
 
         self.model = model
-        self.names = [name for name, _ in model.named_parameters()]
         self.params = {name: p.detach() for name, p in model.named_parameters()}
         self.buffers = {name: b.detach() for name, b in model.named_buffers()}
         n_params = sum(p.numel() for p in self.params.values())
@@ -519,6 +520,7 @@ class _HookEngine(_Engine):
         self.sums: dict[str, Tensor] = {}
         self.error: str | None = None
         self.roots: list[Tensor] = []
+        self.clone_roots = False
         self.workspace: dict[str, Tensor] = {}
         self.accumulators: dict[str, Tensor] = {}
         self.padded: dict[tuple[Any, ...], Tensor] = {}
@@ -548,11 +550,12 @@ class _HookEngine(_Engine):
         if not output.requires_grad:
             # The parameters are frozen, so a layer fed only by the (constant) input
             # makes a graph root here: backward stops at this output instead of
-            # computing a gradient for the input, which nobody needs. The clone is
-            # a non-leaf, so later in-place ops on the output remain legal.
+            # computing a gradient for the input, which nobody needs. A root is a
+            # leaf, which in-place ops may not modify; for models that do (e.g.
+            # conv -> ReLU(inplace=True)) the roots are cloned (see batch_sums).
             root = output.detach().requires_grad_(True)
             self.roots.append(root)
-            replacement = output = root.clone()
+            replacement = output = root.clone() if self.clone_roots else root
         a = inputs[0].detach()
         version = inputs[0]._version
 
@@ -582,6 +585,13 @@ class _HookEngine(_Engine):
     def _add(self, name: str, value: Tensor) -> None:
         self._target(name, value.shape, value).add_(value)
 
+    @staticmethod
+    def _piece(like: Tensor) -> int:
+        """Elements per piece of per-sample gradients (see ``_CACHE_ELEMENTS``)."""
+        if like.device.type != "cpu":
+            return _CHUNK_ELEMENTS
+        return min(_CHUNK_ELEMENTS, _CACHE_ELEMENTS * max(1, torch.get_num_threads()) ** 2)
+
     def _add_squares(self, name: str, per_sample: Tensor) -> None:
         """Add ``Σ_n per_sample[n]²`` to ``name``'s accumulator (squares ``per_sample`` in place)."""
         n = per_sample.shape[0]
@@ -605,8 +615,9 @@ class _HookEngine(_Engine):
         n, o, _ = left.shape
         k = right.shape[2]
         acc = self._target(name, shape, left).view(o, k)
-        if o * k <= _CACHE_ELEMENTS:
-            step = max(1, min(n, _CACHE_ELEMENTS // (o * k)))
+        piece = self._piece(left)
+        if o * k <= piece:
+            step = max(1, min(n, piece // (o * k)))
             for s in range(0, n, step):
                 e = min(n, s + step)
                 pg = self._buffer("grad", (e - s, o, k), left)
@@ -617,7 +628,7 @@ class _HookEngine(_Engine):
                     ones = self._buffer("ones", (1, e - s), left).fill_(1.0)
                     acc.view(1, -1).addmm_(ones, pg.square_().view(e - s, -1))
             return
-        rows = max(1, min(o, _CACHE_ELEMENTS // k))
+        rows = max(1, min(o, piece // k))
         buf = self._buffer("grad", (rows, k), left)
         for r in range(0, o, rows):
             re = min(o, r + rows)
@@ -660,69 +671,108 @@ class _HookEngine(_Engine):
             gb = g3.sum(1)
             self._add(bname, (gb * gb).sum(0))
 
+    @staticmethod
+    def _pads(module: nn.Conv2d) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom) zero padding of ``module``."""
+        kh, kw = module.kernel_size
+        dh, dw = module.dilation
+        padding: Any = module.padding
+        if isinstance(padding, str):
+            if padding == "valid":
+                return 0, 0, 0, 0
+            th, tw = dh * (kh - 1), dw * (kw - 1)  # "same": PyTorch puts the odd pixel at the end
+            return tw // 2, tw - tw // 2, th // 2, th - th // 2
+        ph, pw = padding
+        return pw, pw, ph, ph
+
+    def _padded(self, module: nn.Conv2d, a: Tensor, channels_last: bool) -> Tensor:
+        """The layer input copied into a per-layer zero-bordered buffer (borders never written)."""
+        left, right, top, bottom = self._pads(module)
+        n, c, h, w = a.shape
+        hp, wp = h + top + bottom, w + left + right
+        shape = (n, hp, wp, c) if channels_last else (n, c, hp, wp)
+        key = (id(module), channels_last, shape[1:], a.dtype, a.device)
+        padded = self.padded.get(key)
+        if padded is None or padded.shape[0] < n:
+            padded = torch.zeros(shape, dtype=a.dtype, device=a.device)
+            self.padded[key] = padded
+        padded = padded[:n]
+        if channels_last:
+            padded[:, top : top + h, left : left + w, :].copy_(a.permute(0, 2, 3, 1))
+        else:
+            padded[:, :, top : top + h, left : left + w].copy_(a)
+        return padded
+
     def _im2col(self, module: nn.Conv2d, a: Tensor, out_hw: tuple[int, int]) -> Tensor:
-        """``F.unfold`` of the layer input, as one strided copy into the workspace.
+        """``F.unfold`` of the layer input, ``(N, C*kh*kw, Ho*Wo)``, as one strided copy.
 
         ``F.unfold`` (aten::im2col) is several times slower on the CPU than copying
-        this strided view, which has the same (N, C*kh*kw, Ho*Wo) layout.
+        this strided view of the padded input into the workspace.
         """
         kh, kw = module.kernel_size
         dh, dw = module.dilation
         sh, sw = module.stride
-        padding: Any = module.padding
-        if isinstance(padding, str):
-            if padding == "valid":
-                pads = [0, 0, 0, 0]
-            else:  # "same": PyTorch puts the odd pixel at the end
-                th, tw = dh * (kh - 1), dw * (kw - 1)
-                pads = [tw // 2, tw - tw // 2, th // 2, th - th // 2]
-        else:
-            ph, pw = padding
-            pads = [pw, pw, ph, ph]
-        n, c, h, w = a.shape
-        if any(pads):
-            # pad into a per-layer zero-bordered buffer (its borders are never written)
-            shape = (n, c, h + pads[2] + pads[3], w + pads[0] + pads[1])
-            key = (id(module), shape[1:], a.dtype, a.device)
-            padded = self.padded.get(key)
-            if padded is None or padded.shape[0] < n:
-                padded = torch.zeros(shape, dtype=a.dtype, device=a.device)
-                self.padded[key] = padded
-            padded = padded[:n]
-            padded[:, :, pads[2] : pads[2] + h, pads[0] : pads[0] + w].copy_(a)
-            a = padded
-        else:
-            a = a.contiguous()
+        n, c = a.shape[:2]
         ho, wo = out_hw
-        s_n, s_c, s_h, s_w = a.stride()
-        view = a.as_strided((n, c, kh, kw, ho, wo), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w))
+        padded = self._padded(module, a, channels_last=False) if any(self._pads(module)) else a.contiguous()
+        s_n, s_c, s_h, s_w = padded.stride()
+        view = padded.as_strided((n, c, kh, kw, ho, wo), (s_n, s_c, dh * s_h, dw * s_w, sh * s_h, sw * s_w))
         unf = self._buffer("unfold", (n, c, kh, kw, ho, wo), a)
         unf.copy_(view)
         return unf.view(n, c * kh * kw, ho * wo)
 
+    def _im2row(self, module: nn.Conv2d, a: Tensor, out_hw: tuple[int, int]) -> Tensor:
+        """The channels-last unfolding, ``(N, Ho*Wo, kh*kw*C)``: each row is a patch.
+
+        Its copy moves runs of C contiguous channels, which is several times faster
+        than :meth:`_im2col` when the map is small and the channels many (late layers).
+        """
+        kh, kw = module.kernel_size
+        dh, dw = module.dilation
+        sh, sw = module.stride
+        n, c = a.shape[:2]
+        ho, wo = out_hw
+        padded = self._padded(module, a, channels_last=True)
+        s_n, s_h, s_w, s_c = padded.stride()
+        view = padded.as_strided((n, ho, wo, kh, kw, c), (s_n, sh * s_h, sw * s_w, dh * s_h, dw * s_w, s_c))
+        rows = self._buffer("unfold", (n, ho, wo, kh, kw, c), a)
+        rows.copy_(view)
+        return rows.view(n, ho * wo, kh * kw * c)
+
     def _conv2d(self, module: nn.Conv2d, a: Tensor, g: Tensor, wname: str, bname: str) -> None:
         n = a.shape[0]
         kh, kw = module.kernel_size
-        groups, c_out = module.groups, module.out_channels
-        k_group = (module.in_channels // groups) * kh * kw
+        groups, c_out, c_in = module.groups, module.out_channels, module.in_channels
+        k_group = (c_in // groups) * kh * kw
         o_group = c_out // groups
         spatial = g.shape[2] * g.shape[3]
         go = g.reshape(n, groups, o_group, spatial)
-        # unfold a few samples at a time (the unfolded input is k_group*groups*spatial per sample)
-        step = max(1, min(n, _UNFOLD_ELEMENTS // max(1, module.in_channels * kh * kw * spatial)))
-        wshape = torch.Size((groups, o_group, k_group))
-        for s in range(0, n, step):
-            e = min(n, s + step)
-            unf = self._im2col(module, a[s:e], (g.shape[2], g.shape[3])).view(e - s, groups, k_group, spatial)
-            gs = go[s:e]
-            if spatial == 1:  # outer products: Σ_n g² (x²)^T
-                part = torch.einsum("ngo,ngk->gok", gs[..., 0].square(), unf[..., 0].square())
-                self._target(wname, wshape, a).add_(part)
-            elif groups == 1:
-                self._add_squared_products(wname, wshape, gs[:, 0], unf[:, 0].transpose(1, 2))
-            else:
-                self._add_squares(wname, torch.einsum("ngol,ngkl->ngok", gs, unf))
-        self.sums[wname] = self.sums[wname].view(module.weight.shape)
+        # unfold a few samples at a time (the unfolded input is c_in*kh*kw*spatial per sample)
+        step = max(1, min(n, _UNFOLD_ELEMENTS // max(1, c_in * kh * kw * spatial)))
+        out_hw = (g.shape[2], g.shape[3])
+        if groups == 1 and 1 < spatial <= 4 * c_in:
+            # channels-last patches: the gradient comes out as (o, kh, kw, c), hence
+            # its own accumulator, seen by the caller through a permuted view
+            key = f"{wname}#channels_last"
+            for s in range(0, n, step):
+                e = min(n, s + step)
+                rows = self._im2row(module, a[s:e], out_hw)
+                self._add_squared_products(key, torch.Size((c_out, kh, kw, c_in)), go[s:e, 0], rows)
+            self.sums[wname] = self.sums[key].permute(0, 3, 1, 2)
+        else:
+            wshape = torch.Size((groups, o_group, k_group))
+            for s in range(0, n, step):
+                e = min(n, s + step)
+                unf = self._im2col(module, a[s:e], out_hw).view(e - s, groups, k_group, spatial)
+                gs = go[s:e]
+                if spatial == 1:  # outer products: Σ_n g² (x²)^T
+                    part = torch.einsum("ngo,ngk->gok", gs[..., 0].square(), unf[..., 0].square())
+                    self._target(wname, wshape, a).add_(part)
+                elif groups == 1:
+                    self._add_squared_products(wname, wshape, gs[:, 0], unf[:, 0].transpose(1, 2))
+                else:
+                    self._add_squares(wname, torch.einsum("ngol,ngkl->ngok", gs, unf))
+            self.sums[wname] = self.sums[wname].view(module.weight.shape)
         if module.bias is not None:
             gb = g.sum((2, 3))
             self._add(bname, (gb * gb).sum(0))
@@ -736,7 +786,7 @@ class _HookEngine(_Engine):
         gb = g3.sum(2)
         if module.weight is not None:
             r = torch.rsqrt(module.running_var + module.eps).to(a.dtype)
-            gx = torch.einsum("ncl,ncl->nc", g3, a3)
+            gx = torch.linalg.vecdot(g3, a3, dim=2)
             gw = (gx - gb * module.running_mean.to(a.dtype)) * r
             self._add(wname, (gw * gw).sum(0))
         if module.bias is not None:
@@ -746,7 +796,15 @@ class _HookEngine(_Engine):
     def batch_sums(self, x: Tensor, labels: Tensor, weights: Tensor) -> dict[str, Tensor]:
         self.calls, self.sums, self.error, self.roots = {}, {}, None, []
         try:
-            logp = torch.log_softmax(self.model(x), dim=1)
+            try:
+                logits = self.model(x)
+            except RuntimeError as exc:
+                if self.clone_roots or "leaf Variable that requires grad" not in str(exc):
+                    raise
+                self.clone_roots = True  # an in-place op on a first layer's output: retry with clones
+                self.calls, self.error, self.roots = {}, None, []
+                logits = self.model(x)
+            logp = torch.log_softmax(logits, dim=1)
             if self.error is not None:
                 raise _EngineFailure(self.error)
             if not self.roots or not logp.requires_grad:
