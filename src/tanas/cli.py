@@ -578,11 +578,18 @@ def demo_cmd(
     device: Optional[str] = DeviceOpt,
     quiet: bool = QuietOpt,
     json_out: bool = JsonOpt,
+    threads: int = typer.Option(1, "--threads", min=1, help="Torch intra-op CPU threads. The demo's networks are "
+                                "tiny: one thread is as fast as two and avoids OpenMP threads spinning against "
+                                "other processes on a small machine."),
 ) -> None:
     """The whole pipeline on digits: zoo of T0, T1, T3; FTD matrix; TA-NAS vs FUSE, random, DARTS on T2; report."""
     import dataclasses
 
+    import torch
+
     from tanas.demo import DemoConfig, format_table, run_demo
+
+    torch.set_num_threads(threads)
 
     config = None
     if budget_seconds is not None:
