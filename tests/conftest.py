@@ -46,3 +46,11 @@ def cli_inproc(capsys):
         return InProcessResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The paper-digits suite (seed 0) by task name: T0..T3."""
+    from tanas.data import parse_task
+
+    return {t.name: t for t in parse_task("paper-digits", seed=0)}

@@ -5,19 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 # Short probe training keeps the suite fast; the defaults are timed separately.
 FAST = ["--max-epochs", "3", "--max-steps", "30", "--quiet"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU two threads run many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def test_json_output_schema_and_files(cli_inproc, tmp_path):

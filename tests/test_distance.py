@@ -12,7 +12,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tanas.data import parse_task
 from tanas.distance import (
     DistanceError,
     DistanceMatrix,
@@ -29,20 +28,6 @@ from tanas.fisher import diagonal_fisher
 from tanas.probe import ProbeConfig, train_probe
 
 FAST = ProbeConfig(max_epochs=4, min_steps=0, epsilon=0.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU two threads run many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return {t.name: t for t in parse_task("paper-digits", seed=0)}
 
 
 @pytest.fixture(scope="module")

@@ -23,16 +23,6 @@ from tanas.fisher import (
 ENGINES = ("hooks", "vmap", "loop", "auto")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """These tests run many tiny per-sample ops; with several OpenMP threads on a busy
-    machine they spend most of their time waiting on each other (measured 4x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # --------------------------------------------------------------------------- models and data
 
 
@@ -533,7 +523,6 @@ def test_speed_benchmark_smoke_run_writes_its_schema(tmp_path):
     finally:
         sys.modules.pop(spec.name, None)
         sys.path.remove(str(bench))
-        torch.set_num_threads(1)  # the module fixture restores the caller's count
         torch.use_deterministic_algorithms(deterministic)
     written = json.loads(out.read_text())
     assert written["models"].keys() == {"cnn", "resnet18"} == result["models"].keys()

@@ -8,27 +8,13 @@ import math
 import pytest
 import torch
 
-from tanas.data import Split, parse_task
+from tanas.data import Split
 from tanas.errors import ConfigError, TanasError
 from tanas.probe import PROBE_NAMES, ProbeConfig, ProbeNet, ProbeRecord, build_probe, probe_for_task, train_probe
 from tanas.train import evaluate
 
 # Small and fast: a few epochs on the 8x8 digits.
 FAST = dict(max_epochs=3, min_steps=0, epsilon=0.0)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared, oversubscribed CPU two threads run many times slower."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return {t.name: t for t in parse_task("paper-digits", seed=0)}
 
 
 def _state(model: torch.nn.Module) -> dict[str, torch.Tensor]:

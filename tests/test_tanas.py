@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from tanas.data import parse_task
 from tanas.errors import TanasError
 from tanas.nas import Budget, FuseConfig, SearchResult, SearchSpace, StrategyConfigError
 from tanas.nas.tanas import TanasConfig, TanasResult, ensure_genotype, run_tanas
@@ -31,11 +30,6 @@ FAST = dict(final_seeds=1, final_epochs=1, quiet=True)
 def ball_size(radius: int, edges: int = 6, ops: int = 11) -> int:
     """Genotypes within ``radius`` edge changes of one genotype (independent of SearchSpace)."""
     return sum(math.comb(edges, i) * (ops - 1) ** i for i in range(radius + 1))
-
-
-@pytest.fixture(scope="module")
-def digits() -> dict:
-    return {t.name: t for t in parse_task("paper-digits")}
 
 
 @pytest.fixture(scope="module")

@@ -53,7 +53,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Iterator
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from tanas.errors import ConfigError, DataError, TanasError

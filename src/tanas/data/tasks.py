@@ -8,30 +8,21 @@ comma separated. See DESIGN.md §1.1 for the four kinds.
 from __future__ import annotations
 
 import hashlib
-import os
-import sys
 import zlib
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from tanas.data.sources import SOURCE_NAMES, Source, load_source
+from tanas.data.sources import SOURCE_NAMES, Source
 from tanas.errors import (
-    ConfigError,
     DuplicateClassError,
     EmptyTaskError,
     TaskSpecError,
     UnknownClassError,
     UnknownSourceError,
 )
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 KINDS = ("indicator", "multiclass", "subset", "full")
 SPLITS = ("train", "val", "test")

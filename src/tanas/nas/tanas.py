@@ -54,7 +54,6 @@ from tanas.nas.space import SearchSpace
 from tanas.runtime import resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tanas.probe import ProbeConfig
     from tanas.zoo import TaskZoo
 
 __all__ = [
