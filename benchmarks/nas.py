@@ -372,7 +372,7 @@ def run(cfg: NasConfig, *, work: Path | None = None, quiet: bool = False) -> dic
                           "layer then balances and splits each task (val from train)") if cfg.data == "fashion14"
                          else f"source {cfg.data} as the data layer builds it",
             "budgets": ("fuse, tanas, random: search_epochs network-epochs; darts: wall-clock seconds equal to "
-                        "fuse's search_seconds on the same target; tanas' seconds include its probe, Fisher and "
+                        "fuse's search_seconds on the same target (at least 1 s); tanas' seconds include its probe, Fisher and "
                         "distances"),
             "time_to_match": "first elapsed time at which the incumbent reached fuse's final val acc / fuse's "
                              "search seconds (None: never); darts' incumbent accuracy is its one-shot supernet "
