@@ -11,7 +11,9 @@ are those at the stop, and the record says which error they reached.
 
 On the CPU a training is deterministic for a given seed: the weights are
 initialised from a generator seeded with ``seed`` and batches are shuffled with
-another one; nothing reads the global RNG.
+another one; nothing reads the global RNG. (A different number of intra-op
+threads changes the floating-point rounding of the convolutions, so runs with
+different ``torch.get_num_threads()`` agree only approximately.)
 """
 
 from __future__ import annotations
