@@ -187,14 +187,39 @@ def run_search(
     fn = strategy_fn or STRATEGIES.get(strategy)
     if fn is None:
         raise StrategyConfigError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
-    if final_seeds < 0 or final_epochs < 1:
-        raise StrategyConfigError(f"final seeds must be >= 0 and final epochs >= 1, got {final_seeds} and {final_epochs}")
+    check_final_protocol(final_seeds, final_epochs)
     space = space or SearchSpace.full()
     device = resolve_device(device)
     outcome = fn(task, budget=budget, space=space, initial=as_genotype(initial) if initial is not None else None,
                  seed=seed, device=device, quiet=quiet, C=C, N=N, options=options)
     if outcome.strategy != strategy:  # e.g. a TA-NAS pipeline that runs FUSE inside is reported as itself
         outcome = dataclasses.replace(outcome, strategy=strategy)
+    return finish_search(outcome, task, space=space, budget=budget, seed=seed, device=device, C=C, N=N,
+                         final_seeds=final_seeds, final_epochs=final_epochs, final_train=final_train, quiet=quiet)
+
+
+def check_final_protocol(final_seeds: int, final_epochs: int) -> None:
+    """Reject a final protocol that cannot run, before any search time is spent."""
+    if final_seeds < 0 or final_epochs < 1:
+        raise StrategyConfigError(f"final seeds must be >= 0 and final epochs >= 1, got {final_seeds} and {final_epochs}")
+
+
+def finish_search(
+    outcome: SearchOutcome,
+    task: Task,
+    *,
+    space: SearchSpace,
+    budget: Budget,
+    seed: int,
+    device: torch.device,
+    C: int,
+    N: int,
+    final_seeds: int,
+    final_epochs: int,
+    final_train: TrainConfig | None,
+    quiet: bool,
+) -> SearchResult:
+    """The final protocol (skipped with ``final_seeds=0``, then only the parameter count) and the result record."""
     final = None
     if final_seeds > 0:
         final = final_evaluation(outcome.genotype, task, seeds=final_seeds, epochs=final_epochs, C=C, N=N,

@@ -45,11 +45,9 @@ from tanas.data import Task
 from tanas.errors import ConfigError
 from tanas.nas.common import Budget, SearchOutcome, TrainConfig
 from tanas.nas.errors import StrategyConfigError
-from tanas.nas.final import final_evaluation
 from tanas.nas.fuse import FuseConfig, fuse_search
 from tanas.nas.genotype import Genotype, as_genotype
-from tanas.nas.network import build_network, count_parameters
-from tanas.nas.result import SearchResult
+from tanas.nas.result import SearchResult, check_final_protocol, finish_search
 from tanas.nas.space import SearchSpace
 from tanas.runtime import resolve_device
 
@@ -381,27 +379,19 @@ def run_tanas(
     validation accuracy in the search (as :func:`ensure_genotype` scores it).
     """
     config = config or TanasConfig()
-    if final_seeds < 0 or final_epochs < 1:
-        raise StrategyConfigError(f"final seeds must be >= 0 and final epochs >= 1, got {final_seeds} and {final_epochs}")
+    check_final_protocol(final_seeds, final_epochs)
     device = resolve_device(device)
     found = tanas_search(task, zoo=zoo, budget=budget, config=config, name=name, origin=origin, exclude=exclude,
                          seed=seed, device=device, data_root=data_root, quiet=quiet)
     outcome, plan = found.outcome, found.plan
-    C, N = config.fuse.C, config.fuse.N
-    final = None
-    if final_seeds > 0:
-        final = final_evaluation(outcome.genotype, task, seeds=final_seeds, epochs=final_epochs, C=C, N=N,
-                                 device=device, train=final_train, seed=seed, quiet=quiet)
-        params = final.params
-    else:
-        params = count_parameters(build_network(outcome.genotype, task.input_shape[0], task.num_classes, C=C, N=N))
-    base = SearchResult.from_outcome(outcome, task, space=plan.space, final=final, params=params, seed=seed,
-                                     budget=budget)
+    base = finish_search(outcome, task, space=plan.space, budget=budget, seed=seed, device=device,
+                         C=config.fuse.C, N=config.fuse.N, final_seeds=final_seeds, final_epochs=final_epochs,
+                         final_train=final_train, quiet=quiet)
     record = {
         "strategy": "tanas", "task": task.spec, "val_acc": outcome.val_acc,
         "test_acc": base.test_acc, "search_seconds": outcome.search_seconds, "space_size": plan.space.size,
         "nearest": [{k: n[k] for k in ("name", "distance", "std")} for n in plan.nearest if n["used"]],
-        "fallback": plan.fallback, "seed": seed, "C": C, "N": N, "budget": budget.to_dict(), "device": str(device),
+        "fallback": plan.fallback, "seed": seed, "C": config.fuse.C, "N": config.fuse.N, "budget": budget.to_dict(), "device": str(device),
     }
     start = time.perf_counter()
     genotype_id = zoo.put_genotype(plan.target, outcome.genotype.to_json(), outcome.val_acc, record)
