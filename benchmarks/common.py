@@ -15,13 +15,13 @@ import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from tanas.data import Split, Task
-from tanas.errors import ConfigError, EmptyTaskError
+from tanas.errors import ConfigError, EmptyTaskError, TanasError
 from tanas.runtime import atomic_write_text
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -217,3 +217,14 @@ def pm(mean: float, std: float, digits: int = 3) -> str:
     if mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return "–"
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def run_script(main: Callable[[], Any]) -> None:
+    """Run a benchmark's ``main``; a tanas error becomes one ``error:`` line and exit status 2."""
+    import sys
+
+    try:
+        main()
+    except TanasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
