@@ -411,6 +411,18 @@ def test_auto_falls_back_when_hooks_would_be_wrong(build):
     assert all(not m._forward_hooks for m in model.modules())
 
 
+def test_numeric_check_rejects_hooks_that_pass_the_static_checks():
+    # nothing in the module tree betrays the weight used outside its Linear: only the
+    # two-sample comparison with the loop can catch it
+    torch.manual_seed(1)
+    model = _WeightOutsideModule()
+    x, y = make_data("mlp", n=9)
+    _, info = diagonal_fisher_with_info(model, (x, y), method="auto", batch_size=4)
+    assert info.notes and "disagree with the loop's (relative error" in info.notes[0]
+    rel = float(info.notes[0].rsplit("relative error ", 1)[1].rstrip(")"))
+    assert rel > 1e-2
+
+
 def test_double_precision_models_are_supported():
     model = small_cnn().double()
     x, y = make_data("cnn")
@@ -504,33 +516,58 @@ def test_info_is_serialisable():
 # --------------------------------------------------------------------------- the speed benchmark
 
 
-def test_speed_benchmark_smoke_run_writes_its_schema(tmp_path):
+def _load_speed_benchmark():
     import importlib.util
-    import json
     import sys
     from pathlib import Path
 
     bench = Path(__file__).resolve().parent.parent / "benchmarks"
-    sys.path.insert(0, str(bench))
     spec = importlib.util.spec_from_file_location("bench_fisher_speed", bench / "fisher_speed.py")
     module = importlib.util.module_from_spec(spec)
-    deterministic = torch.are_deterministic_algorithms_enabled()
+    return bench, spec, module
+
+
+def _run_speed_benchmark(argv):
+    """The benchmark's main(argv), leaving torch's thread count and determinism as they were."""
+    import sys
+
+    bench, spec, module = _load_speed_benchmark()
+    deterministic, threads = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
+    sys.path.insert(0, str(bench))
     sys.modules[spec.name] = module  # dataclasses look their module up there
     try:
         spec.loader.exec_module(module)
-        out = tmp_path / "fisher_speed.json"
-        result = module.main(["--smoke", "--quiet", "--device", "cpu", "--out", str(out)])
+        return module.main(argv)
     finally:
         sys.modules.pop(spec.name, None)
         sys.path.remove(str(bench))
         torch.use_deterministic_algorithms(deterministic)
+        torch.set_num_threads(threads)
+
+
+def test_speed_benchmark_smoke_run_writes_its_schema(tmp_path):
+    import json
+
+    out = tmp_path / "fisher_speed.json"
+    result = _run_speed_benchmark(["--smoke", "--quiet", "--device", "cpu", "--threads", "1,2", "--out", str(out)])
     written = json.loads(out.read_text())
     assert written["models"].keys() == {"cnn", "resnet18"} == result["models"].keys()
-    assert written["device"] == "cpu" and written["threads"] == 1 and written["smoke"] is True
-    for m in written["models"].values():
-        for key in ("n_samples", "auto_method", "auto_sps", "loop_sps", "batched_sps", "speedup_vs_loop", "cost_vs_batched"):
-            assert key in m
-        assert m["auto_method"] == "hooks"
-        assert m["auto_sps"] > 0 and m["loop_sps"] > 0 and m["batched_sps"] > 0
-        assert m["speedup_vs_loop"] == pytest.approx(m["auto_sps"] / m["loop_sps"])
-        assert m["cost_vs_batched"] == pytest.approx(m["batched_sps"] / m["auto_sps"])
+    assert written["device"] == "cpu" and written["smoke"] is True
+    # every thread count is measured; "models" (and the targets) are those of the last
+    assert written["threads"] == 2 and list(written["by_threads"]) == ["1", "2"]
+    assert written["models"] == written["by_threads"]["2"]
+    for run in written["by_threads"].values():
+        for m in run.values():
+            for key in ("n_samples", "auto_method", "auto_sps", "loop_sps", "batched_sps", "speedup_vs_loop", "cost_vs_batched"):
+                assert key in m
+            assert m["auto_method"] == "hooks"
+            assert m["auto_sps"] > 0 and m["loop_sps"] > 0 and m["batched_sps"] > 0
+            assert m["speedup_vs_loop"] == pytest.approx(m["auto_sps"] / m["loop_sps"])
+            assert m["cost_vs_batched"] == pytest.approx(m["batched_sps"] / m["auto_sps"])
+
+
+@pytest.mark.parametrize("threads", ["0", "two", "1,-1", ","])
+def test_speed_benchmark_rejects_bad_thread_counts(tmp_path, threads):
+    with pytest.raises(SystemExit, match="--threads must be comma-separated positive integers"):
+        _run_speed_benchmark(["--smoke", "--quiet", "--threads", threads, "--out", str(tmp_path / "x.json")])
+    assert not (tmp_path / "x.json").exists()
