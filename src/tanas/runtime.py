@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import secrets
 import sys
-import tempfile
 from pathlib import Path
 from typing import Iterable, TypeVar
 
@@ -60,11 +60,16 @@ def progress(
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers see either the old or the new file."""
+    """Write ``data`` to ``path`` so that readers see either the old or the new file.
+
+    The file gets the mode a plain ``open(path, "w")`` would give (0666 less the
+    umask); ``tempfile.mkstemp`` would leave results readable by their owner only.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

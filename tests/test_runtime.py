@@ -1,0 +1,41 @@
+"""Atomic writes: the mode a plain open() gives, whole-file replacement, no debris on failure."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from tanas.runtime import atomic_write_bytes, atomic_write_text
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_files_get_the_mode_open_would_give(tmp_path, umask):
+    previous = os.umask(umask)
+    try:
+        with open(tmp_path / "plain.txt", "w") as handle:
+            handle.write("x")
+        atomic_write_text(tmp_path / "atomic.txt", "x")
+    finally:
+        os.umask(previous)
+    assert _mode(tmp_path / "atomic.txt") == _mode(tmp_path / "plain.txt") == 0o666 & ~umask
+
+def test_replaces_the_whole_file_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "sub" / "result.json"
+    atomic_write_text(target, "first, and longer")
+    atomic_write_bytes(target, b"second")
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["result.json"]
+
+
+def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path):
+    target = tmp_path / "result.json"
+    atomic_write_text(target, "old")
+
+    with pytest.raises(TypeError):
+        atomic_write_bytes(target, "not bytes")  # type: ignore[arg-type]
+    assert target.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
