@@ -35,13 +35,18 @@ def cli_inproc(capsys):
     """Run ``tanas.cli.main(args)`` in this process: same code path as the console script, no start-up cost."""
     from tanas.cli import main
 
+    import torch
+
     def run(*args: str) -> InProcessResult:
         capsys.readouterr()
+        threads = torch.get_num_threads()  # --threads must not leak into later tests
         try:
             main(list(args))
             code = 0
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            torch.set_num_threads(threads)
         captured = capsys.readouterr()
         return InProcessResult(code, captured.out, captured.err)
 

@@ -12,7 +12,8 @@ FAST = ["--max-epochs", "3", "--max-steps", "30", "--quiet"]
 
 def test_json_output_schema_and_files(cli_inproc, tmp_path):
     out = tmp_path / "run"
-    result = cli_inproc("distance", "paper-digits", "--seeds", "2", "--json", "--out", str(out), *FAST)
+    result = cli_inproc("distance", "paper-digits", "--seeds", "2", "--json", "--out", str(out), "--threads", "2",
+                        *FAST)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # stdout holds nothing but the JSON
     assert payload["tasks"] == ["T0", "T1", "T2", "T3"]
@@ -28,6 +29,7 @@ def test_json_output_schema_and_files(cli_inproc, tmp_path):
     cfg = payload["config"]
     assert cfg["seeds"] == 2 and cfg["head"] == "refit" and cfg["fisher_kind"] == "empirical"
     assert cfg["probe"]["name"] == "cnn" and cfg["probe"]["max_epochs"] == 3
+    assert cfg["cpu_threads"] == 2  # --threads took effect, and the record says so
     assert json.loads((out / "distance.json").read_text()) == payload
     png = (out / "distance.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 1000
@@ -50,12 +52,14 @@ def test_text_output_and_options(cli_inproc, tmp_path):
     assert (out / "distance.png").is_file()
 
 
-def test_task2vec_method(cli_inproc, tmp_path):
+def test_task2vec_method(cli_inproc, tmp_path, monkeypatch):
+    monkeypatch.setenv("TANAS_THREADS", "1")
     result = cli_inproc("distance", "paper-digits/T0", "paper-digits/T2", "--seeds", "1", "--method", "task2vec",
                         "--json", "--out", str(tmp_path), *FAST)
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["config"]["method"] == "task2vec" and payload["config"]["reference_task"] == "T2"
+    assert payload["config"]["cpu_threads"] == 1  # from TANAS_THREADS
     assert payload["mean"][0][1] == payload["mean"][1][0] > 0
 
 

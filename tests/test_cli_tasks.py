@@ -94,3 +94,39 @@ def test_cli_bad_array_dtype(cli_inproc, tmp_path):
 def test_cli_toml_unknown_key(cli, tmp_path):
     (tmp_path / "t.toml").write_text('[[task]]\nspec = "digits:full"\nlabels = 3\n')
     _assert_one_line_error(cli("tasks", "show", str(tmp_path / "t.toml")), "unknown key", "labels")
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["nosuch"], "error: No such command 'nosuch'. (see 'tanas --help')"),
+        (["distance"], "error: Missing argument 'TASK'. (see 'tanas distance --help')"),
+        (["distance", "a", "b", "--threads", "0"], "Invalid value for '--threads'"),
+        (["tasks", "show", "digits:full", "--bogus"], "No such option: --bogus"),
+        (["zoo", "add", "digits:full", "--seeds", "0"], "Invalid value for '--seeds'"),
+    ],
+)
+def test_bad_command_lines_are_one_line_with_exit_2(cli_inproc, args, message):
+    result = cli_inproc(*args)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "╭" not in result.stderr and result.stdout == ""
+
+
+def test_bad_environment_value_in_the_console_script(cli, tmp_path):
+    env = {**os.environ, "TANAS_THREADS": "many"}
+    result = cli("distance", "digits:full", "digits:subset:3,5", "--out", str(tmp_path), env=env)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: Invalid value for '--threads' (env var: 'TANAS_THREADS'): Input should be a valid integer, "
+        "unable to parse string as an integer (see 'tanas distance --help')"
+    ]
+    assert not (tmp_path / "distance.json").exists()
+
+
+def test_help_still_works(cli_inproc):
+    result = cli_inproc("--help")
+    assert result.returncode == 0 and "distance" in result.stdout and "search" in result.stdout
+    bare = cli_inproc("zoo")  # no subcommand: the group's help, as before (status 2)
+    assert bare.returncode == 2 and "nearest" in bare.stdout + bare.stderr

@@ -16,7 +16,7 @@ def test_search_writes_result_and_plot(cli_inproc, tmp_path):
     res = cli_inproc(
         "search", "paper-digits/T2", "--strategy", "random", "--space", str(space_file), "--budget-epochs", "2",
         "--final-seeds", "2", "--final-epochs", "1", "--C", "4", "--seed", "1", "--out", str(out), "--json",
-        "--quiet", "--device", "cpu",
+        "--quiet", "--device", "cpu", "--threads", "1",
     )
     assert res.returncode == 0, res.stderr
     printed = json.loads(res.stdout)
@@ -27,6 +27,7 @@ def test_search_writes_result_and_plot(cli_inproc, tmp_path):
         assert key in saved
     assert saved["task"] == "digits:multiclass:0,1,2,3" and saved["task_name"] == "T2"
     assert saved["strategy"] == "random" and saved["device"] == "cpu" and saved["space_size"] == 3**6
+    assert saved["cpu_threads"] == 1
     g = Genotype.from_json(saved["genotype"])
     assert g in SearchSpace.from_dict(SPACE) and saved["genotype_str"] == str(g)
     assert len(saved["test_acc"]["runs"]) == 2 and 0 <= saved["test_acc"]["mean"] <= 1

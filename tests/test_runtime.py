@@ -1,4 +1,4 @@
-"""Atomic writes: the mode a plain open() gives, whole-file replacement, no debris on failure."""
+"""Process helpers: atomic writes (mode, replacement, no debris on failure) and the thread count."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import stat
 
 import pytest
 
-from tanas.runtime import atomic_write_bytes, atomic_write_text
+import torch
+
+from tanas.errors import ConfigError
+from tanas.runtime import atomic_write_bytes, atomic_write_text, set_threads
 
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
@@ -39,3 +42,16 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_temporary(tmp_path):
         atomic_write_bytes(target, "not bytes")  # type: ignore[arg-type]
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.json"]
+
+
+def test_set_threads_sets_validates_and_reports():
+    before = torch.get_num_threads()
+    try:
+        assert set_threads(None) == before
+        assert set_threads(2) == 2 == torch.get_num_threads()
+        for bad in (0, -1, True, 1.5):
+            with pytest.raises(ConfigError, match="threads must be a positive integer"):
+                set_threads(bad)  # type: ignore[arg-type]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -31,6 +31,8 @@ DownloadOpt = typer.Option(False, "--download", help="Let torchvision download m
 JsonOpt = typer.Option(False, "--json", help="Print JSON on stdout instead of a table.")
 QuietOpt = typer.Option(False, "--quiet", "-q", help="No progress bars.")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: cuda when present, else cpu).")
+ThreadsOpt = typer.Option(None, "--threads", envvar="TANAS_THREADS", min=1, help="Torch CPU threads (or "
+                          "TANAS_THREADS; default one per core). 1 is often faster on a machine busy with other jobs.")
 
 
 def load_tasks(specs: List[str], *, seed: int, data_root: Optional[str], download: bool = False) -> list:
@@ -42,6 +44,13 @@ def load_tasks(specs: List[str], *, seed: int, data_root: Optional[str], downloa
     for spec in specs:
         tasks += parse_task(spec, seed=seed, data_root=data_root, download=download, sources=sources)
     return tasks
+
+
+def use_threads(threads: Optional[int]) -> None:
+    """Apply --threads (imported here: torch loads only for commands that compute)."""
+    from tanas.runtime import set_threads
+
+    set_threads(threads)
 
 
 def emit_json(payload: Any) -> None:
@@ -152,10 +161,12 @@ def zoo_add(
     data_root: Optional[str] = DataRootOpt,
     download: bool = DownloadOpt,
     device: Optional[str] = DeviceOpt,
+    threads: Optional[int] = ThreadsOpt,
     quiet: bool = QuietOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Add tasks with a probe and Fisher per seed; only missing work runs (resumable, idempotent)."""
+    use_threads(threads)
     import dataclasses
 
     _check_zoo_search(search, search_budget)
@@ -257,10 +268,12 @@ def zoo_nearest(
     data_root: Optional[str] = DataRootOpt,
     download: bool = DownloadOpt,
     device: Optional[str] = DeviceOpt,
+    threads: Optional[int] = ThreadsOpt,
     quiet: bool = QuietOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """FTD from every zoo task to TASK, nearest first (mean ± std over seeds; distances are cached)."""
+    use_threads(threads)
     with _open_zoo(zoo) as store:
         target: Any = task
         if task not in store:
@@ -360,11 +373,13 @@ def distance_cmd(
     json_out: bool = JsonOpt,
     seed: int = SeedOpt,
     device: Optional[str] = DeviceOpt,
+    threads: Optional[int] = ThreadsOpt,
     data_root: Optional[str] = DataRootOpt,
     download: bool = DownloadOpt,
     quiet: bool = QuietOpt,
 ) -> None:
     """FTD matrix d(row→column) over seeds; writes OUT/distance.json and OUT/distance.png."""
+    use_threads(threads)
     from tanas.distance import distance_matrix
     from tanas.probe import ProbeConfig
     from tanas.report.heatmap import plot_distance_heatmap
@@ -513,11 +528,13 @@ def search_cmd(
     seed: int = SeedOpt,
     json_out: bool = JsonOpt,
     device: Optional[str] = DeviceOpt,
+    threads: Optional[int] = ThreadsOpt,
     quiet: bool = QuietOpt,
     data_root: Optional[str] = DataRootOpt,
     download: bool = DownloadOpt,
 ) -> None:
     """Search a cell for TASK, retrain the winner, write OUT/result.json and OUT/search.png."""
+    use_threads(threads)
     import re
 
     from tanas.nas import STRATEGIES, Budget, StrategyConfigError, run_search
@@ -578,18 +595,17 @@ def demo_cmd(
     device: Optional[str] = DeviceOpt,
     quiet: bool = QuietOpt,
     json_out: bool = JsonOpt,
-    threads: int = typer.Option(1, "--threads", min=1, help="Torch intra-op CPU threads. The demo's networks are "
+    threads: int = typer.Option(1, "--threads", envvar="TANAS_THREADS", min=1, help="Torch CPU threads (or "
+                                "TANAS_THREADS). The demo's networks are "
                                 "tiny: one thread is as fast as two and avoids OpenMP threads spinning against "
                                 "other processes on a small machine."),
 ) -> None:
     """The whole pipeline on digits: zoo of T0, T1, T3; FTD matrix; TA-NAS vs FUSE, random, DARTS on T2; report."""
     import dataclasses
 
-    import torch
-
     from tanas.demo import DemoConfig, format_table, run_demo
 
-    torch.set_num_threads(threads)
+    use_threads(threads)
 
     config = None
     if budget_seconds is not None:
@@ -621,13 +637,43 @@ def report_cmd(
 
 
 # ------------------------------------------------------------------ entry point
+def _parser_error_types() -> tuple[type[Exception], type[Exception]]:
+    """The argument parser's (ClickException, UsageError) classes.
+
+    Found through typer's public ``BadParameter``: recent typer vendors click
+    privately, older typer uses click itself.
+    """
+    mro = {c.__name__: c for c in typer.BadParameter.__mro__}
+    return mro["ClickException"], mro["UsageError"]
+
+
 def main(argv: Optional[List[str]] = None) -> None:
-    """Console entry point: runs the app and turns tanas errors into one-line messages."""
+    """Console entry point: every error becomes one ``error:`` line on stderr.
+
+    tanas errors and bad command lines (unknown option, value out of range,
+    missing argument) exit with status 2; an interrupt exits with 130.
+    """
+    click_error, usage_error = _parser_error_types()
     try:
-        app(args=argv, prog_name="tanas")
+        # standalone_mode=False: parser errors reach us instead of being drawn as a box
+        code = app(args=argv, prog_name="tanas", standalone_mode=False)
     except TanasError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
+        code = 130
+    except click_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `tanas` or `tanas zoo`: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        message = " ".join(exc.format_message().split())
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, usage_error) and ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(exc.exit_code)
+    # with standalone_mode=False, --help and typer.Exit come back as an exit status
+    if code == 130:  # typer turns Ctrl-C inside a command into exit status 130
         typer.echo("interrupted; finished work is kept", err=True)
-        sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

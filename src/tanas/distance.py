@@ -642,6 +642,7 @@ def distance_matrix(
         "fisher_method": fisher_method,
         "fisher_split": "val",
         "device": str(dev),
+        "cpu_threads": torch.get_num_threads(),
         "seconds": round(time.perf_counter() - start, 3),
         "std": "sample standard deviation over seeds (ddof=1); 0 with one seed",
     }

@@ -31,6 +31,20 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return resolved
 
 
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op CPU thread count (``None`` keeps the current one); return the count in effect.
+
+    One thread is often fastest for tanas' small networks on a machine busy with
+    other work: torch's default of one OpenMP thread per core then spins threads
+    against the other processes.
+    """
+    if threads is not None:
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+            raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+        torch.set_num_threads(threads)
+    return torch.get_num_threads()
+
+
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A torch generator seeded with ``seed``: pass it wherever randomness enters."""
     generator = torch.Generator(device=device)

@@ -13,6 +13,7 @@
       "test_acc": {"mean": float, "std": float, "runs": [float, ...]} | null,   # null: no final seeds
       "search_seconds": float,                  # wall clock of the search alone
       "device": "cpu" | "cuda:0" ...,
+      "cpu_threads": int,                       # torch's intra-op threads (timings and bitwise results depend on it)
       "space_size": int,
       "history": [{"stage", "elapsed_seconds", "epochs_used", "incumbent", "incumbent_val_acc",
                    "candidates", "extra"}, ...],
@@ -68,6 +69,7 @@ class SearchResult:
     space: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     final: dict[str, Any] | None = None
+    cpu_threads: int = 0  # 0: not recorded (results written before it was)
 
     @property
     def genotype_obj(self) -> Genotype:
@@ -136,6 +138,7 @@ class SearchResult:
             space=space.to_dict(),
             config=outcome.config,
             final=final.to_dict() if final is not None else None,
+            cpu_threads=torch.get_num_threads(),
         )
 
 
