@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from tanas.data import Split, Task
 from tanas.errors import ConfigError, EmptyTaskError, TanasError
-from tanas.runtime import atomic_write_text
+from tanas.runtime import atomic_write_text, set_threads
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -38,9 +38,9 @@ def configure_torch(threads: int) -> dict[str, Any]:
     (busy-waiting threads of several processes fight for the same cores), and a
     fixed count also fixes the order of floating-point reductions.
     """
-    if not isinstance(threads, int) or threads < 1:
-        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    torch.set_num_threads(threads)
+    if threads is None:  # set_threads reads None as "keep"; a benchmark always fixes the count
+        raise ConfigError("threads must be a positive integer, got None")
+    set_threads(threads)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True

@@ -41,8 +41,9 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS_DIR, configure_torch, markdown_table, mean_std, write_json  # noqa: E402
+from common import RESULTS_DIR, configure_torch, markdown_table, mean_std, run_script, write_json  # noqa: E402
 
+from tanas.errors import ConfigError  # noqa: E402
 from tanas.fisher import diagonal_fisher_with_info  # noqa: E402
 from tanas.probe import build_probe  # noqa: E402
 from tanas.runtime import resolve_device  # noqa: E402
@@ -201,9 +202,9 @@ def _thread_counts(spec: str | None, *, smoke: bool) -> list[int]:
     try:
         counts = [int(part) for part in spec.split(",") if part.strip()]
     except ValueError:
-        raise SystemExit(f"error: --threads must be comma-separated positive integers, got {spec!r}") from None
+        raise ConfigError(f"--threads must be comma-separated positive integers, got {spec!r}") from None
     if not counts or any(c < 1 for c in counts):
-        raise SystemExit(f"error: --threads must be comma-separated positive integers, got {spec!r}")
+        raise ConfigError(f"--threads must be comma-separated positive integers, got {spec!r}")
     return list(dict.fromkeys(counts))
 
 
@@ -211,12 +212,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _parser().parse_args(argv)
     repeats = args.repeats if args.repeats is not None else (1 if args.quick or args.smoke else 3)
     if repeats < 1:
-        raise SystemExit("error: --repeats must be at least 1")
+        raise ConfigError("--repeats must be at least 1")
     wanted = [m.strip() for m in args.models.split(",") if m.strip()]
     known = {c.model: c for c in cases(args.quick, args.smoke)}
     unknown = [m for m in wanted if m not in known]
     if unknown or not wanted:
-        raise SystemExit(f"error: unknown model(s) {unknown or wanted}; choose from {', '.join(known)}")
+        raise ConfigError(f"unknown model(s) {unknown or wanted}; choose from {', '.join(known)}")
     thread_counts = _thread_counts(args.threads, smoke=args.smoke)
     device = resolve_device(args.device)
 
@@ -288,4 +289,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

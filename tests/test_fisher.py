@@ -568,6 +568,6 @@ def test_speed_benchmark_smoke_run_writes_its_schema(tmp_path):
 
 @pytest.mark.parametrize("threads", ["0", "two", "1,-1", ","])
 def test_speed_benchmark_rejects_bad_thread_counts(tmp_path, threads):
-    with pytest.raises(SystemExit, match="--threads must be comma-separated positive integers"):
+    with pytest.raises(ConfigError, match="--threads must be comma-separated positive integers"):
         _run_speed_benchmark(["--smoke", "--quiet", "--threads", threads, "--out", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()

@@ -85,6 +85,13 @@ def test_cli_round_trip_and_json_schemas(cli, tmp_path: Path) -> None:
     assert (nearest["computed"], nearest["cached"]) == (2, 0)
     repeat = _json(cli("zoo", "nearest", "digits:indicator:0", "-k", "2", "--json", env=env))
     assert (repeat["computed"], repeat["cached"]) == (0, 2) and repeat["nearest"] == nearest["nearest"]
+    # a fully cached query reads only the catalogue: torch is never imported
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys\nfrom tanas.cli import main\ntry:\n    main(sys.argv[1:])\n"
+         "finally:\n    print('torch' in sys.modules, file=sys.stderr)",
+         "zoo", "nearest", "digits:indicator:0", "-k", "2", "--json"],
+        capture_output=True, text=True, env=env, timeout=120)
+    assert probe.returncode == 0 and probe.stderr.strip().splitlines()[-1] == "False", probe.stderr
     text = cli("zoo", "nearest", "digits:subset:3,5", "--quiet", env=env)  # a target outside the zoo
     assert text.returncode == 0 and "FTD to digits:subset:3,5" in text.stdout and "2 computed" in text.stdout
 

@@ -47,7 +47,9 @@ def load_tasks(specs: List[str], *, seed: int, data_root: Optional[str], downloa
 
 
 def use_threads(threads: Optional[int]) -> None:
-    """Apply --threads (imported here: torch loads only for commands that compute)."""
+    """Apply --threads; without it, import nothing (a cached `zoo nearest` never loads torch)."""
+    if threads is None:
+        return
     from tanas.runtime import set_threads
 
     set_threads(threads)

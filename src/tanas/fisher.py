@@ -906,7 +906,8 @@ def _select_engine(
     """The engine to use, verified against the loop on (up to) two samples of the first batch.
 
     ``auto`` takes ``hooks`` when it passes; otherwise ``vmap`` if it passes and
-    is faster per sample than the loop (timed on up to 16 samples), else the loop.
+    is faster per sample than the loop (vmap timed on up to ``_TIMING_SAMPLES`` samples of the
+    first batch, the loop on ``_TIMING_LOOP_SAMPLES``), else the loop.
     """
     if method == "loop":
         return _LoopEngine(model), []
