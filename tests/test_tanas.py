@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,24 @@ def test_nearest_guides_the_space_and_the_clock(digits: dict, zoo_dir: Path) -> 
         assert again.overhead["distances_computed"] == 0 and again.overhead["distances_cached"] == 2
         # k=2, radius 0: the per-edge product of the two genotypes (2 choices on the 3 edges they differ on).
         assert again.space_size == 2**3
+
+
+def test_probes_stored_under_an_older_config_hash_still_guide_the_search(digits: dict, zoo_dir: Path) -> None:
+    """A zoo written by a tanas whose ProbeConfig lacked a (defaulted) field keeps its probes'
+    old config hash; TA-NAS must look them up the way the zoo does, not by rehashing."""
+    with sqlite3.connect(zoo_dir / "zoo.sqlite") as db:
+        for row_id, config in db.execute("SELECT id, config FROM probes").fetchall():
+            older = json.loads(config)
+            del older["augment"]  # a field this version added, with its default value
+            db.execute("UPDATE probes SET config = ?, config_hash = ? WHERE id = ?",
+                       (json.dumps(older), "0123456789abcdef", row_id))
+    with TaskZoo(zoo_dir) as zoo:
+        result = run_tanas(digits["T2"], zoo=zoo, budget=Budget(epochs=1), name="paper-digits/T2",
+                           config=TanasConfig(k=1, radius=1, fuse=TINY_FUSE), **FAST)
+        assert result.fallback is None, result.fallback
+        assert result.overhead["probes_trained"] == 0 and result.overhead["probes_reused"] == 1
+        assert [n["name"] for n in result.nearest][0] == "paper-digits/T2"
+        assert result.space_size == ball_size(1) and result.history[0]["candidates"][0]["genotype"] == G2
 
 
 def test_exclude_leaves_the_target_out(zoo_dir: Path, tmp_path: Path, cli_inproc) -> None:

@@ -224,12 +224,10 @@ def plan_search(
     data, else ``task.name``); ``origin`` is what rebuilds it (see
     :meth:`TaskZoo.add_task`). In the fallback case nothing is trained here.
     """
-    from tanas.zoo import config_hash
-
     config = config or TanasConfig()
     full = SearchSpace.full()
     probe_cfg = zoo.resolve_probe_config(config.probe)
-    chash = config_hash(probe_cfg)
+    chash = zoo.config_key(probe_cfg)  # the hash its probes are stored under (kept across config versions)
     seeds = list(range(config.probe_seeds))
     existing = zoo.find(task)
     target_name = existing.name if existing is not None else (name or task.name)
