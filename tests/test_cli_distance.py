@@ -50,6 +50,11 @@ def test_text_output_and_options(cli_inproc, tmp_path):
     payload = json.loads((out / "distance.json").read_text())
     assert payload["config"]["squared"] is True and payload["mean"][0][1] is None
     assert (out / "distance.png").is_file()
+    # the report of a matrix with undefined pairs shows them as n/a
+    report = cli_inproc("report", str(out))
+    assert report.returncode == 0, report.stderr
+    page = (out / "report.html").read_text()
+    assert "<td>n/a</td>" in page and "±" not in page  # one seed: no spread to show
 
 
 def test_task2vec_method(cli_inproc, tmp_path, monkeypatch):

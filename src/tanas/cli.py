@@ -332,26 +332,6 @@ def zoo_check(
 
 
 # ------------------------------------------------------------------ distance
-def format_distance_matrix(matrix: dict) -> str:
-    """The text table of ``tanas distance``: mean ± std, rows sources, columns targets."""
-    names = matrix["tasks"]
-    many = int(matrix.get("config", {}).get("seeds", 1)) > 1
-
-    def cell(i: int, j: int) -> str:
-        mean, std = matrix["mean"][i][j], matrix["std"][i][j]
-        if mean is None:
-            return "n/a"
-        return f"{mean:.3f} ± {std:.3f}" if many and std is not None else f"{mean:.3f}"
-
-    cells = [[cell(i, j) for j in range(len(names))] for i in range(len(names))]
-    width = max([len(c) for row in cells for c in row] + [len(n) for n in names])
-    corner = "source \\ target"
-    first = max(len(corner), *(len(n) for n in names))
-    lines = [corner.ljust(first) + "  " + "  ".join(f"{n:>{width}}" for n in names)]
-    lines += [f"{name:<{first}}  " + "  ".join(f"{c:>{width}}" for c in row) for name, row in zip(names, cells)]
-    return "\n".join(lines)
-
-
 @app.command("distance")
 def distance_cmd(
     specs: List[str] = typer.Argument(..., metavar="TASK", help="Task specs or suite names (a suite expands to "
@@ -385,6 +365,7 @@ def distance_cmd(
     from tanas.distance import distance_matrix
     from tanas.probe import ProbeConfig
     from tanas.report.heatmap import plot_distance_heatmap
+    from tanas.report.tables import format_distance_matrix
     from tanas.runtime import atomic_write_text
 
     overrides = {k: v for k, v in (("epsilon", epsilon), ("max_epochs", max_epochs), ("max_steps", max_steps))

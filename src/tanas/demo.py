@@ -54,6 +54,7 @@ from tanas.nas import (
 from tanas.nas.common import seed_stream
 from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas
 from tanas.probe import ProbeConfig
+from tanas.report.tables import format_distance_matrix
 from tanas.runtime import atomic_write_text, resolve_device
 
 SUITE = "paper-digits"
@@ -430,16 +431,7 @@ def run_demo(
 
 def format_matrix(distance: dict[str, Any]) -> str:
     """A distance matrix (``distance.json`` form) as text: mean ± std, rows are sources."""
-    names = distance["tasks"]
-    width = max(15, *(len(n) + 2 for n in names))
-    rows = [" " * 6 + "".join(f"{n:>{width}}" for n in names)]
-    for i, source in enumerate(names):
-        cells = []
-        for j in range(len(names)):
-            m, s = distance["mean"][i][j], distance["std"][i][j]
-            cells.append(f"{'n/a':>{width}}" if m is None else f"{m:.3f} ± {s:.3f}".rjust(width))
-        rows.append(f"{source:<6}" + "".join(cells))
-    return "\n".join(rows)
+    return format_distance_matrix(distance, with_std=True)
 
 
 def load_summary(out: str | Path) -> dict[str, Any]:

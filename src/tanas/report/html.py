@@ -15,6 +15,7 @@ from typing import Any
 
 from tanas.errors import ConfigError
 from tanas.report.figures import plot_cell, plot_search_curves, plot_task_map
+from tanas.report.tables import distance_cell, shows_spread
 from tanas.runtime import atomic_write_text
 
 REPORT_FILE = "report.html"
@@ -55,16 +56,19 @@ def _fmt_acc(test_acc: dict[str, Any] | None) -> str:
 
 def _distance_table(distance: dict[str, Any]) -> str:
     names = distance["tasks"]
+    spread = shows_spread(distance)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = []
     for i, source in enumerate(names):
         cells = "".join(
-            f"<td>{distance['mean'][i][j]:.3f} ± {distance['std'][i][j]:.3f}</td>" for j in range(len(names))
+            f"<td>{distance_cell(distance['mean'][i][j], distance['std'][i][j], with_std=spread)}</td>"
+            for j in range(len(names))
         )
         rows.append(f"<tr><th>{html.escape(source)}</th>{cells}</tr>")
     nearest = distance.get("nearest") or {}
     near = "".join(
-        f"<li>{html.escape(t)} ← {html.escape(str(v.get('source')))} (seed agreement {100 * v.get('agreement', 0):.0f} %)</li>"
+        f"<li>{html.escape(t)} ← n/a (no source defines a distance to it)</li>" if v.get("source") is None
+        else f"<li>{html.escape(t)} ← {html.escape(str(v['source']))} (seed agreement {100 * v['agreement']:.0f} %)</li>"
         for t, v in nearest.items()
     )
     return (f"<table><tr><th>source \\ target</th>{head}</tr>{''.join(rows)}</table>"
