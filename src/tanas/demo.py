@@ -41,17 +41,16 @@ from tanas.nas import (
     DartsConfig,
     FuseConfig,
     RandomConfig,
-    SearchOutcome,
     SearchResult,
     SearchSpace,
     TrainConfig,
     darts_search,
-    final_evaluation,
     fuse_search,
     random_search,
     time_to_match,
 )
 from tanas.nas.common import seed_stream
+from tanas.nas.result import finish_search
 from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas
 from tanas.probe import ProbeConfig
 from tanas.report.tables import format_distance_matrix
@@ -148,14 +147,6 @@ def _zoo_name(task: Task) -> str:
     return f"{SUITE}/{task.name}"
 
 
-def _finish(outcome: SearchOutcome, task: Task, *, space: SearchSpace, budget: Budget, cfg: DemoConfig, seed: int,
-            device: torch.device, quiet: bool) -> SearchResult:
-    final = final_evaluation(outcome.genotype, task, seeds=cfg.final_seeds, epochs=cfg.final_epochs, C=cfg.C, N=cfg.N,
-                             device=device, train=cfg.train, seed=seed, quiet=quiet)
-    return SearchResult.from_outcome(outcome, task, space=space, final=final, params=final.params, seed=seed,
-                                     budget=budget)
-
-
 def zoo_distance_matrix(
     zoo: Any,
     names: list[str],
@@ -173,7 +164,7 @@ def zoo_distance_matrix(
 
     Returns a :class:`tanas.distance.DistanceMatrix` labelled with ``labels``.
     """
-    from tanas.distance import DistanceMatrix
+    from tanas.distance import DistanceMatrix, _mean_std, _nearest
 
     labels = labels or list(names)
     if len(labels) != len(names) or len(names) < 2:
@@ -195,20 +186,8 @@ def zoo_distance_matrix(
                 per_seed[int(s)][a][b] = float(value)
         if result.skipped:
             raise ConfigError(f"zoo tasks could not be compared with {target}: {result.skipped}")
-    stack = torch.tensor(per_seed, dtype=torch.float64)
-    mean = stack.mean(0)
-    std = stack.std(0, correction=1) if seeds > 1 else torch.zeros_like(mean)
-
-    def argmin(matrix: list[list[float]], target: int) -> int | None:
-        options = [(matrix[a][target], a) for a in range(n) if a != target and not math.isnan(matrix[a][target])]
-        return min(options)[1] if options else None
-
-    nearest: dict[str, dict[str, Any]] = {}
-    mean_rows = mean.tolist()
-    for b, label in enumerate(labels):
-        choice = argmin(mean_rows, b)
-        agree = sum(argmin(m, b) == choice for m in per_seed) / seeds if choice is not None else None
-        nearest[label] = {"source": labels[choice] if choice is not None else None, "agreement": agree}
+    mean_rows, std_rows = _mean_std(per_seed)
+    nearest = _nearest(list(labels), mean_rows, per_seed)
     config = {
         "method": "ftd", "probe": probe.to_dict(), "seeds": seeds, "probe_seeds": list(range(seeds)),
         "fisher_kind": kind, "fisher_split": "val", "head": head, "layers": "all", "normalise": "whole",
@@ -218,7 +197,7 @@ def zoo_distance_matrix(
         "std": "sample standard deviation over seeds (ddof=1); 0 with one seed",
     }
     specs = [zoo.get(name).spec for name in names]
-    return DistanceMatrix(tasks=list(labels), mean=mean_rows, std=std.tolist(), per_seed=per_seed, nearest=nearest,
+    return DistanceMatrix(tasks=list(labels), mean=mean_rows, std=std_rows, per_seed=per_seed, nearest=nearest,
                           config=config, specs=specs)
 
 
@@ -404,7 +383,9 @@ def run_demo(
     }
     for name, search in runners.items():
         say(f"{name} for {TARGET}, budget {budget.seconds:g} s")
-        results[name] = _finish(search(), target, space=full, budget=budget, cfg=cfg, seed=seed, device=dev, quiet=quiet)
+        results[name] = finish_search(search(), target, space=full, budget=budget, seed=seed, device=dev, C=cfg.C,
+                                      N=cfg.N, final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs,
+                                      final_train=cfg.train, quiet=quiet)
     for name, result in results.items():
         result.save(out / name)
 
