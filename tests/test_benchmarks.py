@@ -1,4 +1,4 @@
-"""The evaluation benchmarks (benchmarks/transfer.py, benchmarks/nas.py): scoring rules and tiny smoke runs."""
+"""The benchmarks (benchmarks/transfer.py, nas.py, fisher_speed.py): scoring rules and tiny smoke runs."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ def transfer():
 @pytest.fixture(scope="module")
 def nas():
     return _load("nas")
+
+
+@pytest.fixture(scope="module")
+def fisher_speed():
+    return _load("fisher_speed")
 
 
 @pytest.fixture(autouse=True)
@@ -337,3 +342,32 @@ def test_nas_smoke_run(nas, tmp_path, capsys):
     assert "time-to-match" in capsys.readouterr().out
     with pytest.raises(ConfigError, match="earlier run"):  # a used zoo would hand TA-NAS the answers
         nas.run(nas.smoke_config(), work=tmp_path / "work", quiet=True)
+
+
+# --------------------------------------------------------------------------- Fisher speed (smoke)
+
+
+def test_speed_benchmark_smoke_run_writes_its_schema(fisher_speed, tmp_path):
+    out = tmp_path / "fisher_speed.json"
+    result = fisher_speed.main(["--smoke", "--quiet", "--device", "cpu", "--threads", "1,2", "--out", str(out)])
+    written = json.loads(out.read_text())
+    assert written["models"].keys() == {"cnn", "resnet18"} == result["models"].keys()
+    assert written["device"] == "cpu" and written["smoke"] is True
+    # every thread count is measured; "models" (and the targets) are those of the last
+    assert written["threads"] == 2 and list(written["by_threads"]) == ["1", "2"]
+    assert written["models"] == written["by_threads"]["2"]
+    for run in written["by_threads"].values():
+        for m in run.values():
+            for key in ("n_samples", "auto_method", "auto_sps", "loop_sps", "batched_sps", "speedup_vs_loop", "cost_vs_batched"):
+                assert key in m
+            assert m["auto_method"] == "hooks"
+            assert m["auto_sps"] > 0 and m["loop_sps"] > 0 and m["batched_sps"] > 0
+            assert m["speedup_vs_loop"] == pytest.approx(m["auto_sps"] / m["loop_sps"])
+            assert m["cost_vs_batched"] == pytest.approx(m["batched_sps"] / m["auto_sps"])
+
+
+@pytest.mark.parametrize("threads", ["0", "two", "1,-1", ","])
+def test_speed_benchmark_rejects_bad_thread_counts(fisher_speed, tmp_path, threads):
+    with pytest.raises(ConfigError, match="--threads must be comma-separated positive integers"):
+        fisher_speed.main(["--smoke", "--quiet", "--threads", threads, "--out", str(tmp_path / "x.json")])
+    assert not (tmp_path / "x.json").exists()
