@@ -36,8 +36,8 @@ from torch import Tensor, nn
 
 from tanas.data import Task
 from tanas.errors import ConfigError, TanasError
-from tanas.fisher import diagonal_fisher
-from tanas.probe import PROBE_NAMES, ProbeConfig, ProbeNet, train_probe
+from tanas.fisher import FISHER_KINDS, FISHER_METHODS, diagonal_fisher
+from tanas.probe import ProbeConfig, ProbeNet, train_probe
 from tanas.runtime import make_generator, progress, resolve_device
 
 __all__ = [
@@ -108,7 +108,7 @@ def _features(model: ProbeNet, task: Task, split: str, device: torch.device, bat
     chunks = []
     for start in range(0, len(data), batch_size):
         xb = data.x[start : start + batch_size].to(device)
-        chunks.append(model.body(task.normalise(xb)).to(torch.float64))
+        chunks.append(model.features(task.normalise(xb)).to(torch.float64))
     return torch.cat(chunks)
 
 
@@ -522,9 +522,7 @@ def _probe_config(probe: str | ProbeConfig) -> ProbeConfig:
         probe.validate()
         return probe
     if isinstance(probe, str):
-        if probe not in PROBE_NAMES:
-            raise ConfigError(f"unknown probe {probe!r}: choose one of {', '.join(PROBE_NAMES)}")
-        return ProbeConfig(name=probe)
+        return ProbeConfig(name=probe)  # its validation rejects an unknown name
     raise ConfigError(f"probe must be a probe name or a ProbeConfig, got {type(probe).__name__}")
 
 
@@ -567,8 +565,6 @@ def distance_matrix(
     _check_choice("head", head, HEADS)
     _check_choice("layers", layers, LAYERS)
     _check_choice("normalisation", normalise, NORMALISATIONS)
-    from tanas.fisher import FISHER_KINDS, FISHER_METHODS
-
     _check_choice("Fisher kind", kind, FISHER_KINDS)
     _check_choice("Fisher method", fisher_method, FISHER_METHODS)
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
@@ -581,7 +577,8 @@ def distance_matrix(
     start = time.perf_counter()
     records: list[dict[str, Any]] = []
     per_seed: list[list[list[float]]] = []
-    steps = seeds * (n + n * n) if method == "ftd" else seeds * (1 + 2 * n)
+    steps = seeds * (n + n * n) if method == "ftd" else seeds * (1 + n)
+    ref = max(range(n), key=lambda i: (tasks[i].num_classes, -i))  # task2vec's reference task
     bar = progress(total=steps, desc=f"{method} {config.name}", quiet=quiet, unit="step")
     try:
         for s in probe_seeds:
@@ -613,7 +610,6 @@ def distance_matrix(
                             )
                         bar.update(1)
             else:
-                ref = max(range(n), key=lambda i: (tasks[i].num_classes, -i))
                 bar.set_postfix_str(f"seed {s}: train reference {names[ref]}")
                 ref_model, record = train_probe(tasks[ref], config, seed=s, device=dev, quiet=quiet)
                 records.append(record.to_dict())
@@ -621,10 +617,9 @@ def distance_matrix(
                 embeddings = []
                 for task in tasks:
                     bar.set_postfix_str(f"seed {s}: embed {task.name}")
-                    model = refit_head(ref_model, task, seed=s, device=dev)
-                    bar.update(1)
-                    x, y = task_inputs(task, "val")
-                    embeddings.append(diagonal_fisher(model, (x, y), seed=s, **fisher_kw))
+                    embeddings.append(
+                        transfer_fisher(ref_model, task, same_task=False, head="refit", seed=s, **fisher_kw)
+                    )
                     bar.update(1)
                 for a in range(n):
                     for b in range(a + 1, n):
@@ -655,7 +650,7 @@ def distance_matrix(
         )
     else:
         cfg.update(
-            reference_task=names[max(range(n), key=lambda i: (tasks[i].num_classes, -i))],
+            reference_task=names[ref],
             form="1 - cos(F_a/(F_a+F_b), F_b/(F_a+F_b)) over body parameters (symmetric)",
             refit_l2=REFIT_L2,
         )

@@ -280,10 +280,7 @@ def _iter_batches(data: Any, batch_size: int) -> tuple[Iterator[tuple[Any, Any]]
                 f"x and y must have the same number of samples, got x of shape {tuple(x.shape)} "
                 f"and y of shape {tuple(y.shape)}"
             )
-        n = x.shape[0]
-        if n == 0:
-            raise DataError("the data holds no samples: the Fisher needs at least one (x, y) pair")
-        starts = range(0, n, batch_size)
+        starts = range(0, x.shape[0], batch_size)
         return ((x[s : s + batch_size], y[s : s + batch_size]) for s in starts), len(starts)
     if isinstance(data, Tensor) or isinstance(data, (str, bytes, dict)) or not isinstance(data, Iterable):
         raise DataError(
@@ -402,11 +399,11 @@ class _LoopEngine(_Engine):
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.named = list(model.named_parameters())
-        for _, p in self.named:
-            p.requires_grad_(True)
 
     def batch_sums(self, x: Tensor, labels: Tensor, weights: Tensor) -> dict[str, Tensor]:
         params = [p for _, p in self.named]
+        for p in params:  # another engine (hooks) may have frozen them since the last call
+            p.requires_grad_(True)
         sums = [torch.zeros_like(p) for p in params]
         n, m_cols = labels.shape
         for i in range(n):
@@ -593,8 +590,11 @@ class _HookEngine(_Engine):
 
     def _add_squares(self, name: str, per_sample: Tensor) -> None:
         """Add ``Σ_n per_sample[n]²`` to ``name``'s accumulator (squares ``per_sample`` in place)."""
+        self._sum_squares_into(self._target(name, per_sample.shape[1:], per_sample), per_sample)
+
+    def _sum_squares_into(self, acc: Tensor, per_sample: Tensor) -> None:
+        """Add ``Σ_n per_sample[n]²`` to ``acc`` (shaped like ``per_sample[0]``; squares ``per_sample`` in place)."""
         n = per_sample.shape[0]
-        acc = self._target(name, per_sample.shape[1:], per_sample)
         if n == 1:
             acc.addcmul_(per_sample[0], per_sample[0])
             return
@@ -621,11 +621,7 @@ class _HookEngine(_Engine):
                 e = min(n, s + step)
                 pg = self._buffer("grad", (e - s, o, k), left)
                 torch.bmm(left[s:e], right[s:e], out=pg)
-                if e - s == 1:
-                    acc.addcmul_(pg[0], pg[0])
-                else:
-                    ones = self._buffer("ones", (1, e - s), left).fill_(1.0)
-                    acc.view(1, -1).addmm_(ones, pg.square_().view(e - s, -1))
+                self._sum_squares_into(acc, pg)
             return
         rows = max(1, min(o, piece // k))
         buf = self._buffer("grad", (rows, k), left)
@@ -920,9 +916,6 @@ def _select_engine(
     candidates = [method] if method != "auto" else ["hooks", "vmap"]
     notes: list[str] = []
     for name in candidates:
-        # _LoopEngine left every parameter requiring grad; each engine sets what it needs
-        for p in model.parameters():
-            p.requires_grad_(True)
         engine, reason = _try_engine(name, model, x, labels, weights, reference)
         if engine is None:
             if method != "auto":
@@ -938,8 +931,6 @@ def _select_engine(
                 )
                 break
         return engine, notes
-    for p in model.parameters():
-        p.requires_grad_(True)
     return _LoopEngine(model), notes
 
 
@@ -956,7 +947,5 @@ def _per_sample_seconds(
         return engine.batch_sums(xs, yv[:n].view(-1, 1), ones)
 
     _, vmap_seconds = _timed(lambda: run(vmap, xv), device)
-    for p in vmap.model.parameters():  # type: ignore[attr-defined]
-        p.requires_grad_(True)
     _, loop_seconds = _timed(lambda: run(loop, xl), device)
     return vmap_seconds / xv.shape[0], loop_seconds / xl.shape[0]

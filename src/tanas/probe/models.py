@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from tanas.errors import ConfigError
+from tanas.runtime import make_generator
 
 PROBE_NAMES: tuple[str, ...] = ("cnn", "resnet18", "vgg16", "densenet121")
 
@@ -276,7 +277,5 @@ def build_probe(name: str, *, in_channels: int, num_classes: int, input_size: in
         model = ProbeNet(
             name, body, feature_dim, in_channels=in_channels, input_size=input_size, num_classes=num_classes
         )
-    generator = torch.Generator(device="cpu")
-    generator.manual_seed(int(seed))
-    _init_weights(model, generator)
+    _init_weights(model, make_generator(seed))
     return model
