@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 
@@ -55,3 +57,10 @@ def test_set_threads_sets_validates_and_reports():
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_runtime_and_report_tables_do_not_import_torch():
+    # the report needs only the atomic writes: loading torch for them costs ~1.5 s
+    code = "import sys, tanas.runtime, tanas.report.tables; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -1,4 +1,8 @@
-"""Process-level helpers: device choice, seeding, progress bars, atomic writes."""
+"""Process-level helpers: device choice, seeding, progress bars, atomic writes.
+
+torch, numpy and tqdm are imported inside the functions that use them, so that
+modules needing only the atomic writes (the report) do not load torch.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +11,21 @@ import random
 import secrets
 import sys
 from pathlib import Path
-from typing import Iterable, TypeVar
-
-import numpy as np
-import torch
-from tqdm.auto import tqdm
+from typing import TYPE_CHECKING, Iterable, TypeVar
 
 from tanas.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+    from tqdm.auto import tqdm
 
 T = TypeVar("T")
 
 
 def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """Return ``cuda`` when present and ``cpu`` otherwise; an explicit choice wins."""
+    import torch
+
     if device is None or (isinstance(device, str) and device in ("", "auto")):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
@@ -38,6 +44,8 @@ def set_threads(threads: int | None) -> int:
     other work: torch's default of one OpenMP thread per core then spins threads
     against the other processes.
     """
+    import torch
+
     if threads is not None:
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
             raise ConfigError(f"threads must be a positive integer, got {threads!r}")
@@ -47,6 +55,8 @@ def set_threads(threads: int | None) -> int:
 
 def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """A torch generator seeded with ``seed``: pass it wherever randomness enters."""
+    import torch
+
     generator = torch.Generator(device=device)
     generator.manual_seed(int(seed))
     return generator
@@ -54,6 +64,9 @@ def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Gener
 
 def seed_all(seed: int) -> None:
     """Seed the global RNGs, for code (like layer initialisation) that only reads them."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -69,6 +82,8 @@ def progress(
     leave: bool = False,
 ) -> "tqdm[T]":
     """A tqdm bar on stderr that stays silent when stderr is not a terminal or ``quiet``."""
+    from tqdm.auto import tqdm
+
     disable = quiet or not sys.stderr.isatty()
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave, dynamic_ncols=True)
 
