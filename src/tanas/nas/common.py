@@ -21,10 +21,12 @@ Strategies read only the ``train`` and ``val`` splits, never ``test``.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from types import UnionType
+from typing import Any, Iterable, Literal, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
 import torch
 from torch import nn
@@ -32,6 +34,7 @@ from torch import nn
 from tanas.data import Split, Task
 from tanas.nas.errors import StrategyConfigError
 from tanas.nas.genotype import Genotype
+from tanas.nas.network import build_network
 
 
 @dataclass(frozen=True)
@@ -158,16 +161,16 @@ class SearchOutcome:
     config: dict[str, Any] = field(default_factory=dict)
     stop_reason: str = ""
 
-    def time_to_match(self, target: float) -> float | None:
-        return time_to_match([h.to_dict() for h in self.history], target)
-
 
 def time_to_match(history: Sequence[dict[str, Any] | StageRecord], target: float) -> float | None:
     """The elapsed seconds at which the incumbent's val accuracy first reached ``target`` (None: never)."""
     for rec in history:
-        row = rec.to_dict() if isinstance(rec, StageRecord) else rec
-        if row["incumbent_val_acc"] >= target:
-            return float(row["elapsed_seconds"])
+        if isinstance(rec, StageRecord):
+            acc, elapsed = rec.incumbent_val_acc, rec.elapsed_seconds
+        else:
+            acc, elapsed = rec["incumbent_val_acc"], rec["elapsed_seconds"]
+        if acc >= target:
+            return float(elapsed)
     return None
 
 
@@ -189,8 +192,6 @@ def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 def seed_stream(seed: int, *labels: Any) -> int:
     """A deterministic sub-seed for ``labels`` under ``seed`` (so parts never share a stream)."""
-    import hashlib
-
     digest = hashlib.sha256(repr((int(seed),) + labels).encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
@@ -200,21 +201,16 @@ Objective = Literal["independent", "fused"]
 
 def make_candidate(genotype: Genotype, task: Task, *, C: int, N: int, seed: int, device: torch.device) -> nn.Module:
     """A freshly initialised stand-alone network for ``genotype`` on ``task`` (init is a function of ``seed``)."""
-    from tanas.nas.network import build_network
-
     channels = task.input_shape[0]
     return build_network(genotype, channels, task.num_classes, C=C, N=N, seed=seed).to(device)
 
 
 def _coerce(value: Any, hint: Any, key: str) -> Any:
-    import types
-    import typing
-
     if not isinstance(value, str):
         return value
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = get_origin(hint)
+    if origin in (Union, UnionType):
+        args = [a for a in get_args(hint) if a is not type(None)]
         if value.strip().lower() in ("none", "null"):
             return None
         return _coerce(value, args[0], key)
@@ -242,16 +238,13 @@ def configure(cls: type, options: Mapping[str, Any] | None = None, **fixed: Any)
     ``"none"``), coerced to the field's type; ``"train.lr"`` sets a field of a
     nested config. Unknown keys raise :class:`StrategyConfigError` listing the valid ones.
     """
-    import dataclasses
-    import typing
-
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    hints = get_type_hints(cls)
+    names = [f.name for f in fields(cls) if f.init]
     kwargs: dict[str, Any] = dict(fixed)
     nested: dict[str, dict[str, Any]] = {}
     for key, value in (options or {}).items():
         head, _, sub = key.partition(".")
-        if head not in names or (sub and not dataclasses.is_dataclass(hints[head])):
+        if head not in names or (sub and not is_dataclass(hints[head])):
             valid = [n for n in names if n not in fixed]
             raise StrategyConfigError(f"unknown {cls.__name__} option {key!r}: valid options are {', '.join(valid)}")
         if head in fixed:

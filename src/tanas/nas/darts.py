@@ -37,7 +37,6 @@ from tanas.nas.common import (
     BudgetClock,
     SearchOutcome,
     StageRecord,
-    accuracy,
     check_search_task,
     seed_stream,
 )
@@ -47,7 +46,7 @@ from tanas.nas.network import CellNetwork, seeded_init
 from tanas.nas.ops import OP_INDEX, OP_NAMES, make_op
 from tanas.nas.space import SearchSpace
 from tanas.runtime import make_generator, progress, resolve_device
-from tanas.train import iterate_batches, predict_logits
+from tanas.train import evaluate, iterate_batches
 
 _NONE = OP_INDEX["none"]
 
@@ -171,7 +170,8 @@ def darts_search(
     train_split, val_split = check_search_task(task)
     with seeded_init(seed_stream(seed, "darts-init")):
         net = SuperNet(space, task.input_shape[0], task.num_classes, C=config.C, N=config.N).to(device)
-    w_opt = torch.optim.SGD(net.weight_parameters(), lr=config.w_lr, momentum=config.w_momentum,
+    w_params = net.weight_parameters()
+    w_opt = torch.optim.SGD(w_params, lr=config.w_lr, momentum=config.w_momentum,
                             weight_decay=config.w_weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.schedule_epochs, eta_min=config.w_lr_min)
     a_opt = torch.optim.Adam([net.alpha], lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=config.alpha_weight_decay)
@@ -194,7 +194,7 @@ def darts_search(
         truncated = False
         loss_sum, n = 0.0, 0
         for xb, yb in batches:
-            if steps and budget.seconds is not None and clock.elapsed() >= budget.seconds:
+            if steps and clock.exhausted():  # time is up (the epoch part was checked before the epoch)
                 truncated = True
                 break
             xv, yv = next(val_stream)
@@ -204,7 +204,7 @@ def darts_search(
             w_opt.zero_grad(set_to_none=True)
             loss = F.cross_entropy(net(task.normalise(xb)), yb)
             loss.backward()
-            nn.utils.clip_grad_norm_(net.weight_parameters(), config.grad_clip)
+            nn.utils.clip_grad_norm_(w_params, config.grad_clip)
             w_opt.step()
             loss_sum += float(loss.detach()) * len(yb)
             n += len(yb)
@@ -212,11 +212,10 @@ def darts_search(
         sched.step()
         clock.charge(1)
         genotype = net.derive()
-        with torch.no_grad():
-            supernet_acc = accuracy(predict_logits(net, task, val_split, device=device), val_split.y)
-            net.fixed = genotype
-            one_shot = accuracy(predict_logits(net, task, val_split, device=device), val_split.y)
-            net.fixed = None
+        supernet_acc = evaluate(net, task, val_split, device=device)
+        net.fixed = genotype
+        one_shot = evaluate(net, task, val_split, device=device)
+        net.fixed = None
         weights = net.arch_weights().detach().cpu()
         history.append(
             StageRecord(

@@ -164,10 +164,10 @@ def fuse_search(
         if history:
             # Start a stage only if its full training fits what is left; when only part
             # of it fits, the stage shrinks to fewer candidates (incumbent + challengers).
-            per_candidate = sum(candidate_seconds) / len(candidate_seconds) if candidate_seconds else None
-            while wanted >= 2 and not clock.affords(
-                wanted * epochs_per_stage, per_candidate * wanted if per_candidate is not None else None
-            ):
+            # Every stage so far was complete (a truncated one ends the search), so
+            # candidate_seconds is not empty here.
+            per_candidate = sum(candidate_seconds) / len(candidate_seconds)
+            while wanted >= 2 and not clock.affords(wanted * epochs_per_stage, per_candidate * wanted):
                 wanted -= 1
             if wanted < 2:
                 stop_reason = "budget"

@@ -85,8 +85,8 @@ def random_search(
 
     trial_seconds: list[float] = []
     for trial in range(min(max_trials, space.size)):
-        if history:
-            estimate = sum(trial_seconds) / len(trial_seconds) if trial_seconds else None
+        if history:  # every trial so far ran all E epochs (a cut one ends the search): trial_seconds is not empty
+            estimate = sum(trial_seconds) / len(trial_seconds)
             if not clock.affords(E, estimate):  # start only a trial that can finish
                 stop_reason = "budget"
                 break

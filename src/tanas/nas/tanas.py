@@ -52,7 +52,8 @@ from tanas.nas.space import SearchSpace
 from tanas.runtime import resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tanas.zoo import TaskZoo
+    from tanas.probe import ProbeConfig
+    from tanas.zoo import AddResult, TaskZoo
 
 __all__ = [
     "GenotypeSeed",
@@ -129,6 +130,7 @@ class TanasPlan:
     excluded: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     probe: dict[str, Any] = field(default_factory=dict)
+    probe_config: "ProbeConfig | None" = None  # the resolved config that ``probe`` describes
     probe_seconds: float = 0.0
     distance_seconds: float = 0.0
     probes_trained: int = 0
@@ -206,6 +208,17 @@ def _excluded_names(zoo: "TaskZoo", exclude: Sequence[str], target_aliases: set[
     return names
 
 
+def _add_target(zoo: "TaskZoo", task: Task, plan: TanasPlan, config: TanasConfig, *, origin: str | None,
+                device: torch.device | str | None) -> "AddResult":
+    """List the target in the zoo with its probes and Fishers (trained, or reused); the counts go on ``plan``."""
+    added = zoo.add_task(task, name=plan.target, origin=origin, probe=plan.probe_config, seeds=config.probe_seeds,
+                         kind=config.kind, device=device, quiet=True)
+    plan.target = added.entry.name
+    plan.probes_trained, plan.probes_reused = added.probes_trained, added.probes_reused
+    plan.fishers_computed, plan.fishers_reused = added.fishers_computed, added.fishers_reused
+    return added
+
+
 def plan_search(
     task: Task,
     zoo: "TaskZoo",
@@ -253,18 +266,15 @@ def plan_search(
         fallback = (f"no zoo task with a genotype has a {probe_cfg.name} probe of config {chash} "
                     f"for seeds {seeds}")
     plan = TanasPlan(target=target_name, nearest=[], used=[], fallback=fallback, space=full, initial=None,
-                     radius=config.radius, excluded=sorted(excluded), probe=probe_cfg.to_dict())
+                     radius=config.radius, excluded=sorted(excluded), probe=probe_cfg.to_dict(), probe_config=probe_cfg)
     if fallback is not None:
         return plan
 
     # Step 1: the target's probe and Fisher (trained, or reused from the zoo), target listed.
     start = time.perf_counter()
-    added = zoo.add_task(task, name=target_name, origin=origin, probe=probe_cfg, seeds=seeds, kind=config.kind,
-                         device=device, quiet=True)
-    plan.target = target_name = added.entry.name
+    added = _add_target(zoo, task, plan, config, origin=origin, device=device)
+    target_name = plan.target
     plan.probe_seconds = time.perf_counter() - start
-    plan.probes_trained, plan.probes_reused = added.probes_trained, added.probes_reused
-    plan.fishers_computed, plan.fishers_reused = added.fishers_computed, added.fishers_reused
 
     # Step 2: FTD from every (non-excluded) zoo task to the target.
     start = time.perf_counter()
@@ -344,12 +354,7 @@ def tanas_search(
     store_seconds = 0.0
     if plan.fallback is not None:
         start = time.perf_counter()
-        probe_cfg = zoo.resolve_probe_config(config.probe)
-        added = zoo.add_task(task, name=plan.target, origin=origin, probe=probe_cfg,
-                             seeds=config.probe_seeds, kind=config.kind, device=device, quiet=True)
-        plan.target = added.entry.name
-        plan.probes_trained, plan.probes_reused = added.probes_trained, added.probes_reused
-        plan.fishers_computed, plan.fishers_reused = added.fishers_computed, added.fishers_reused
+        _add_target(zoo, task, plan, config, origin=origin, device=device)
         store_seconds = time.perf_counter() - start
     return TanasOutcome(outcome=outcome, plan=plan, store_seconds=store_seconds)
 
@@ -396,7 +401,7 @@ def run_tanas(
     store_seconds = found.store_seconds + time.perf_counter() - start
     return TanasResult(
         **{f.name: getattr(base, f.name) for f in dataclasses.fields(SearchResult)},
-        nearest=[{k: n[k] for k in ("name", "distance", "std", "per_seed", "genotype", "used")} for n in plan.nearest],
+        nearest=plan.nearest,
         full_space_size=SearchSpace.full().size,
         fallback=plan.fallback,
         overhead={**plan.overhead(), "store_seconds": store_seconds},
