@@ -1,28 +1,31 @@
 """Shared pieces of the evaluation benchmarks (``transfer.py``, ``nas.py``).
 
 Kept free of benchmark-specific logic: reproducible process settings, seeded
-subsampling and downsampling of tasks, timing, JSON output and markdown tables.
+subsampling and downsampling of tasks, timing, JSON output and markdown tables,
+and the command-line options, run prologue and result output the scripts share.
 Everything random takes an explicit seed and uses its own ``torch.Generator``.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
 import statistics
+import sys
 import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from tanas.data import Split, Task
 from tanas.errors import ConfigError, EmptyTaskError, TanasError
-from tanas.runtime import atomic_write_text, set_threads
+from tanas.runtime import atomic_write_text, make_generator, resolve_device, set_threads
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
@@ -53,9 +56,16 @@ def sub_seed(*parts: object) -> int:
 
 
 def generator(*parts: object) -> torch.Generator:
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(sub_seed(*parts))
-    return gen
+    """A CPU generator seeded with ``sub_seed(*parts)``."""
+    return make_generator(sub_seed(*parts))
+
+
+def check_positive_ints(config: object, labels: Sequence[str]) -> None:
+    """Reject a benchmark setting named in ``labels`` that is not a positive ``int`` (bools are not)."""
+    for label in labels:
+        value = getattr(config, label)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(f"{label} must be a positive integer, got {value!r}")
 
 
 # --------------------------------------------------------------------------- subsampling
@@ -118,7 +128,8 @@ def cap_task(task: Task, caps: dict[str, int | None], *, seed: int) -> Task:
 def downsample_task(task: Task, factor: int) -> Task:
     """A copy of ``task`` with images average-pooled by ``factor`` (uint8 kept; mean/std recomputed on train).
 
-    Used by the NAS benchmark to fit a CPU budget: 28×28 Fashion-MNIST -> 14×14.
+    Not used by the benchmarks at present: ``nas.py`` pools Fashion-MNIST to 14×14
+    itself while it writes its npz source (``fashion14_npz``), before the tasks exist.
     """
     if factor == 1:
         return task
@@ -219,10 +230,64 @@ def pm(mean: float, std: float, digits: int = 3) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+# --------------------------------------------------------------------------- command line and run
+
+
+def add_run_options(parser: argparse.ArgumentParser, *, quick_help: str, stem: str) -> None:
+    """The options every benchmark run shares: --quick/--smoke, --threads, --device, --data-root, --out, --quiet."""
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help=quick_help)
+    mode.add_argument("--smoke", action="store_true", help="tiny run on the embedded digits (tests)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
+    parser.add_argument("--device", default="auto", help="auto (default: cuda when present, else cpu), cpu or cuda")
+    parser.add_argument("--data-root", default=None, help="dataset folder (default: TANAS_DATA, Debian files)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help=f"JSON output path (default: benchmarks/results/{stem}.json)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+
+
+class RunStart(NamedTuple):
+    """What a benchmark run starts from: process settings, device, timer, start time, progress log."""
+
+    env: dict[str, Any]
+    device: torch.device
+    timer: Timer
+    started: float
+    log: Callable[[str], None]
+
+
+def start_run(cfg: Any, *, quiet: bool) -> RunStart:
+    """Validate ``cfg`` (it has ``validate()``, ``threads`` and ``device``), fix the process settings, start the clock.
+
+    The log prints ``[elapsed s] message`` lines on stderr unless ``quiet``.
+    """
+    cfg.validate()
+    env = configure_torch(cfg.threads)
+    device = resolve_device(cfg.device)
+    timer = Timer()
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        if not quiet:
+            print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return RunStart(env, device, timer, started, log)
+
+
+def save_result(
+    result: dict[str, Any], out: Path | None, *, stem: str, mode: str, report: Callable[[dict[str, Any]], str]
+) -> Path:
+    """Write ``result`` to ``out`` (default ``RESULTS_DIR/<stem>.json``, ``<stem>-<mode>.json`` outside full
+    mode), then print ``report(result)`` and the path written."""
+    out = out or RESULTS_DIR / (f"{stem}.json" if mode == "full" else f"{stem}-{mode}.json")
+    write_json(out, result)
+    print(report(result))
+    print(f"wrote {out}")
+    return out
+
+
 def run_script(main: Callable[[], Any]) -> None:
     """Run a benchmark's ``main``; a tanas error becomes one ``error:`` line and exit status 2."""
-    import sys
-
     try:
         main()
     except TanasError as exc:

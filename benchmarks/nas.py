@@ -52,14 +52,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     run_script,
-    RESULTS_DIR,
     Timer,
-    configure_torch,
+    add_run_options,
+    check_positive_ints,
     generator,
     markdown_table,
     per_class_indices,
     pm,
-    write_json,
+    save_result,
+    start_run,
 )
 
 from tanas.data import Task, load_source, parse_task  # noqa: E402
@@ -78,9 +79,9 @@ from tanas.nas import (  # noqa: E402
     run_search,
 )
 from tanas.nas.common import time_to_match  # noqa: E402
+from tanas.nas.result import check_final_protocol  # noqa: E402
 from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas  # noqa: E402
 from tanas.probe import ProbeConfig  # noqa: E402
-from tanas.runtime import resolve_device  # noqa: E402
 from tanas.zoo import TaskZoo  # noqa: E402
 
 STRATEGIES = ("tanas", "fuse", "random", "darts")
@@ -142,15 +143,10 @@ class NasConfig:
         names = [t[0] for t in self.targets] + [t[0] for t in self.zoo_tasks]
         if len(set(names)) != len(names):
             raise ConfigError(f"target and zoo task names must be unique: {names}")
-        for label in ("search_epochs", "zoo_search_epochs", "final_epochs", "threads", "C", "N",
-                      "random_epochs_per_trial", "downsample", "train_per_class", "test_per_class"):
-            value = getattr(self, label)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{label} must be a positive integer, got {value!r}")
-        if self.final_seeds < 0:
-            raise ConfigError(f"final_seeds must be >= 0, got {self.final_seeds}")
-        self.fuse_config()
-        self.train_config()
+        check_positive_ints(self, ("search_epochs", "zoo_search_epochs", "final_epochs", "threads", "C", "N",
+                                   "random_epochs_per_trial", "downsample", "train_per_class", "test_per_class"))
+        check_final_protocol(self.final_seeds, self.final_epochs)
+        self.fuse_config()  # builds train_config() too
         ProbeConfig(**self.probe)
 
     def train_config(self) -> TrainConfig:
@@ -309,16 +305,7 @@ def zoo_seed(cfg: NasConfig, index: int) -> int:
 
 def run(cfg: NasConfig, *, work: Path | None = None, quiet: bool = False) -> dict[str, Any]:
     """Run the benchmark in ``work`` (a temporary folder by default); returns the JSON-ready result."""
-    cfg.validate()
-    env = configure_torch(cfg.threads)
-    device = resolve_device(cfg.device)
-    timer = Timer()
-    started = time.perf_counter()
-
-    def log(message: str) -> None:
-        if not quiet:
-            print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
+    env, device, timer, started, log = start_run(cfg, quiet=quiet)
     with tempfile.TemporaryDirectory(prefix="tanas-nas-bench-") as tmp:
         folder = Path(work) if work is not None else Path(tmp)
         if (folder / "zoo").exists():
@@ -410,17 +397,10 @@ def report(result: dict[str, Any]) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="one target, small zoo and budgets (development)")
-    mode.add_argument("--smoke", action="store_true", help="tiny run on the embedded digits (tests)")
+    add_run_options(p, quick_help="one target, small zoo and budgets (development)", stem="nas")
     p.add_argument("--search-epochs", type=int, help="network-epoch budget of fuse, tanas and random search")
     p.add_argument("--final-seeds", type=int, help="seeds of the final retraining")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    p.add_argument("--device", default="auto", help="auto (default: cuda when present, else cpu), cpu or cuda")
-    p.add_argument("--data-root", default=None, help="dataset folder (default: TANAS_DATA, Debian files)")
     p.add_argument("--work", type=Path, default=None, help="keep the npz source and zoo in this folder")
-    p.add_argument("--out", type=Path, default=None, help="JSON output path (default: benchmarks/results/nas.json)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
 
 
@@ -433,10 +413,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         cfg.final_seeds = args.final_seeds
     cfg.threads, cfg.device, cfg.data_root = args.threads, args.device, args.data_root
     result = run(cfg, work=args.work, quiet=args.quiet)
-    out = args.out or RESULTS_DIR / ("nas.json" if cfg.mode == "full" else f"nas-{cfg.mode}.json")
-    write_json(out, result)
-    print(report(result))
-    print(f"wrote {out}")
+    save_result(result, args.out, stem="nas", mode=cfg.mode, report=report)
     return result
 
 

@@ -49,17 +49,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
     run_script,
-    RESULTS_DIR,
     Timer,
+    add_run_options,
     cap_task,
-    configure_torch,
+    check_positive_ints,
     generator,
     markdown_table,
     mean_std,
     per_class_indices,
     pm,
+    save_result,
+    start_run,
     take,
-    write_json,
 )
 
 from tanas.data import Task, parse_task  # noqa: E402
@@ -71,7 +72,6 @@ from tanas.distance import (  # noqa: E402
 )
 from tanas.errors import ConfigError  # noqa: E402
 from tanas.probe import ProbeConfig, ProbeNet, probe_for_task, train_probe  # noqa: E402
-from tanas.runtime import resolve_device  # noqa: E402
 from tanas.train import evaluate, train_epoch  # noqa: E402
 
 #: The Fashion-MNIST suite: the paper's four tasks plus four groupings of the ten classes.
@@ -126,10 +126,7 @@ class TransferConfig:
     def validate(self) -> None:
         if len(self.tasks) < 3:
             raise ConfigError("the transfer benchmark needs at least 3 tasks (2 sources per target)")
-        for label in ("seeds", "shots", "epochs", "batch_size", "fisher_val", "refit_train", "threads"):
-            value = getattr(self, label)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{label} must be a positive integer, got {value!r}")
+        check_positive_ints(self, ("seeds", "shots", "epochs", "batch_size", "fisher_val", "refit_train", "threads"))
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ConfigError(f"lr must be a positive number, got {self.lr!r}")
         names = [t[0] for t in self.tasks]
@@ -403,9 +400,8 @@ def recommend(methods: dict[str, Any], timing: dict[str, Any]) -> dict[str, Any]
 
 def _stack_mean_std(mats: list[list[list[float]]]) -> tuple[list[list[float]], list[list[float]]]:
     n = len(mats[0])
-    mean = [[mean_std([m[a][b] for m in mats])[0] for b in range(n)] for a in range(n)]
-    std = [[mean_std([m[a][b] for m in mats])[1] for b in range(n)] for a in range(n)]
-    return mean, std
+    cells = [[mean_std([m[a][b] for m in mats]) for b in range(n)] for a in range(n)]
+    return [[mean for mean, _ in row] for row in cells], [[std for _, std in row] for row in cells]
 
 
 def load_tasks(cfg: TransferConfig) -> list[Task]:
@@ -419,16 +415,7 @@ def load_tasks(cfg: TransferConfig) -> list[Task]:
 
 def run(cfg: TransferConfig, *, quiet: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns the JSON-ready result (see the module docstring)."""
-    cfg.validate()
-    env = configure_torch(cfg.threads)
-    device = resolve_device(cfg.device)
-    timer = Timer()
-    started = time.perf_counter()
-
-    def log(message: str) -> None:
-        if not quiet:
-            print(f"[{time.perf_counter() - started:7.1f}s] {message}", file=sys.stderr, flush=True)
-
+    env, device, timer, started, log = start_run(cfg, quiet=quiet)
     with timer("load"):
         tasks = load_tasks(cfg)
     names = [t.name for t in tasks]
@@ -503,17 +490,10 @@ def report(result: dict[str, Any]) -> str:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="4 tasks, 2 seeds, small probes (development)")
-    mode.add_argument("--smoke", action="store_true", help="tiny run on the embedded digits (tests)")
+    add_run_options(p, quick_help="4 tasks, 2 seeds, small probes (development)", stem="transfer")
     p.add_argument("--seeds", type=int, help="number of seeds (default: 3; quick/smoke: 2)")
     p.add_argument("--shots", type=int, help="few-shot training images per class of the target")
     p.add_argument("--epochs", type=int, help="few-shot training epochs")
-    p.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
-    p.add_argument("--device", default="auto", help="auto (default: cuda when present, else cpu), cpu or cuda")
-    p.add_argument("--data-root", default=None, help="dataset folder (default: TANAS_DATA, Debian files)")
-    p.add_argument("--out", type=Path, default=None, help="JSON output path (default: benchmarks/results/transfer.json)")
-    p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     return p.parse_args(argv)
 
 
@@ -525,10 +505,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             setattr(cfg, label, getattr(args, label))
     cfg.threads, cfg.device, cfg.data_root = args.threads, args.device, args.data_root
     result = run(cfg, quiet=args.quiet)
-    out = args.out or RESULTS_DIR / ("transfer.json" if cfg.mode == "full" else f"transfer-{cfg.mode}.json")
-    write_json(out, result)
-    print(report(result))
-    print(f"wrote {out}")
+    save_result(result, args.out, stem="transfer", mode=cfg.mode, report=report)
     return result
 
 
