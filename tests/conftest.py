@@ -13,6 +13,18 @@ import pytest
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
+def assert_one_line_error(out, *fragments: str, start: str = "error: ") -> None:
+    """``out`` (a CLI result) failed with exit status 2 and exactly one stderr line, which starts with
+    ``error: `` and ``start`` and holds every fragment; no traceback."""
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.splitlines()) == 1, out.stderr
+    assert out.stderr.startswith("error: ") and out.stderr.startswith(start), out.stderr
+    assert "Traceback" not in out.stderr
+    line = out.stderr.strip()
+    for fragment in fragments:
+        assert fragment in line, out.stderr
+
+
 def run_cli(*args: str, env: dict | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
     """Run ``python -m tanas ARGS`` in a real subprocess and capture its output."""
     return subprocess.run(

@@ -6,6 +6,8 @@ import json
 
 import pytest
 
+from tests.conftest import assert_one_line_error
+
 # Short probe training keeps the suite fast; the defaults are timed separately.
 FAST = ["--max-epochs", "3", "--max-steps", "30", "--quiet"]
 
@@ -82,9 +84,7 @@ def test_task2vec_method(cli_inproc, tmp_path, monkeypatch):
 )
 def test_errors_are_one_line_with_exit_2(cli_inproc, tmp_path, args, match):
     result = cli_inproc("distance", *args, "--out", str(tmp_path / "x"), "--quiet")
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and match in lines[0], result.stderr
+    assert_one_line_error(result, match)
     assert not (tmp_path / "x" / "distance.json").exists()
 
 

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from tests.conftest import assert_one_line_error
 from tests.test_data import make_mnist_folder
 
 
@@ -46,15 +47,6 @@ def test_digits_needs_no_dataset(cli, tmp_path):
     assert out.returncode == 0 and "digits:full" in out.stdout
 
 
-def _assert_one_line_error(out, *fragments):
-    assert out.returncode == 2
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1, out.stderr
-    assert lines[0].startswith("error: ") and "Traceback" not in out.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
-
-
 @pytest.mark.parametrize(
     "spec, fragments",
     [
@@ -66,34 +58,34 @@ def _assert_one_line_error(out, *fragments):
     ],
 )
 def test_cli_spec_errors(cli_inproc, spec, fragments):
-    _assert_one_line_error(cli_inproc("tasks", "show", spec), *fragments)
+    assert_one_line_error(cli_inproc("tasks", "show", spec), *fragments)
 
 
 def test_cli_missing_dataset(cli_inproc, tmp_path):
     out = cli_inproc("tasks", "show", "mnist:full", "--data-root", str(tmp_path))
-    _assert_one_line_error(out, "not found", "--data-root", "--download")
+    assert_one_line_error(out, "not found", "--data-root", "--download")
 
 
 def test_cli_corrupt_idx(cli_inproc, tmp_path):
     folder = make_mnist_folder(tmp_path, gz=False)
     path = folder / "train-images-idx3-ubyte"
     path.write_bytes(path.read_bytes()[:1000])
-    _assert_one_line_error(cli_inproc("tasks", "show", "mnist:full", "--data-root", str(tmp_path)), "truncated")
+    assert_one_line_error(cli_inproc("tasks", "show", "mnist:full", "--data-root", str(tmp_path)), "truncated")
 
 
 def test_cli_corrupt_npz(cli_inproc, tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not really a zip")
-    _assert_one_line_error(cli_inproc("tasks", "show", f"npz@{tmp_path / 'junk.npz'}:full"), "npz")
+    assert_one_line_error(cli_inproc("tasks", "show", f"npz@{tmp_path / 'junk.npz'}:full"), "npz")
 
 
 def test_cli_bad_array_dtype(cli_inproc, tmp_path):
     np.savez(tmp_path / "d.npz", x=np.zeros((10, 4, 4), np.int16), y=np.zeros(10, np.int64))
-    _assert_one_line_error(cli_inproc("tasks", "show", f"npz@{tmp_path / 'd.npz'}:full"), "dtype int16")
+    assert_one_line_error(cli_inproc("tasks", "show", f"npz@{tmp_path / 'd.npz'}:full"), "dtype int16")
 
 
 def test_cli_toml_unknown_key(cli, tmp_path):
     (tmp_path / "t.toml").write_text('[[task]]\nspec = "digits:full"\nlabels = 3\n')
-    _assert_one_line_error(cli("tasks", "show", str(tmp_path / "t.toml")), "unknown key", "labels")
+    assert_one_line_error(cli("tasks", "show", str(tmp_path / "t.toml")), "unknown key", "labels")
 
 
 @pytest.mark.parametrize(
@@ -108,9 +100,7 @@ def test_cli_toml_unknown_key(cli, tmp_path):
 )
 def test_bad_command_lines_are_one_line_with_exit_2(cli_inproc, args, message):
     result = cli_inproc(*args)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert_one_line_error(result, message)
     assert "╭" not in result.stderr and result.stdout == ""
 
 

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from tanas.nas import Genotype, SearchResult, SearchSpace
+from tests.conftest import assert_one_line_error
 
 SPACE = {"edges": [["skip_connect", "conv_1x1", "avg_pool_3x3"]] * 6}
 
@@ -67,7 +68,5 @@ def test_search_text_output_and_skipped_final(cli_inproc, tmp_path):
 )
 def test_search_errors_are_one_line(cli_inproc, tmp_path, args, message):
     res = cli_inproc("search", *args, "--out", str(tmp_path / "x"), "--quiet")
-    assert res.returncode == 2
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+    assert_one_line_error(res, message)
     assert not (tmp_path / "x" / "result.json").exists()

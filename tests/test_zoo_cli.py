@@ -19,6 +19,7 @@ import pytest
 
 from tanas.probe import ProbeConfig
 from tanas.zoo import TaskZoo
+from tests.conftest import assert_one_line_error
 
 TINY = ["--max-epochs", "2", "--epsilon", "0"]
 TINY_CONFIG = ProbeConfig(name="cnn", max_epochs=2, epsilon=0.0)
@@ -103,7 +104,7 @@ def test_cli_round_trip_and_json_schemas(cli, tmp_path: Path) -> None:
 def test_cli_errors_are_one_line(cli, tmp_path: Path) -> None:
     zoo = tmp_path / "zoo"
     out = cli("zoo", "list", env=_env(zoo))  # no zoo yet: list does not create one
-    assert out.returncode == 2 and out.stderr.startswith("error: no zoo at") and len(out.stderr.splitlines()) == 1
+    assert_one_line_error(out, start="error: no zoo at")
     assert not zoo.exists()
     with TaskZoo(zoo) as store:
         store.add("digits:indicator:0", probe=TINY_CONFIG, quiet=True)
@@ -112,10 +113,7 @@ def test_cli_errors_are_one_line(cli, tmp_path: Path) -> None:
         (("zoo", "rm", "nope"), "error: no task 'nope'"),
         (("zoo", "nearest", "paper-digits"), "error:"),
     ]:
-        out = cli(*args, env=_env(zoo))
-        assert out.returncode == 2, (args, out.stderr)
-        assert out.stderr.startswith(message) and len(out.stderr.strip().splitlines()) == 1, out.stderr
-        assert "Traceback" not in out.stderr
+        assert_one_line_error(cli(*args, env=_env(zoo)), start=message)
     with sqlite3.connect(zoo / "zoo.sqlite") as db:
         db.execute("PRAGMA user_version = 99")
     out = cli("zoo", "list", env=_env(zoo))
