@@ -13,6 +13,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -201,6 +202,15 @@ def test_report_command_rebuilds_the_html(runs: dict, tmp_path: Path, cli_inproc
     assert res.returncode == 2 and res.stderr.startswith("error:") and "nothing to report" in res.stderr
     res = cli_inproc("report", str(tmp_path / "missing"))
     assert res.returncode == 2 and "does not exist" in res.stderr
+
+
+def test_report_modules_leave_the_matplotlib_backend_alone() -> None:
+    """Importing the report (e.g. in a notebook) neither switches the backend nor loads pyplot."""
+    code = ("import sys, matplotlib; matplotlib.use('svg'); import tanas.report.html, tanas.report.heatmap, "
+            "tanas.report.search_plot; print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["svg", "False"]
 
 
 def test_demo_argument_errors(tmp_path: Path, cli_inproc) -> None:

@@ -1,15 +1,17 @@
-"""Plots for the HTML report: task map by MDS, search curves, and cells drawn as graphs."""
+"""Plots for the HTML report: task map by MDS, search curves, and cells drawn as graphs.
+
+Like the heatmap, they draw on Agg figures of their own (no pyplot), so importing this
+module leaves the process's matplotlib backend alone.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from tanas.report._png import new_figure, write_png
 
 #: edge order of a genotype (DESIGN §1.6): (from node, to node)
 CELL_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
@@ -41,7 +43,8 @@ def plot_task_map(names: Sequence[str], distances: Sequence[Sequence[float]], pa
                   *, highlight: str | None = None) -> Path:
     """A scatter of the tasks placed by MDS of their (symmetrised) distances."""
     coords = mds_coordinates(distances)
-    fig, ax = plt.subplots(figsize=(4.6, 4.0), dpi=110)
+    fig = new_figure(figsize=(4.6, 4.0), dpi=110)
+    ax = fig.subplots()
     for (x, y), name in zip(coords, names):
         colour = "tab:red" if name == highlight else "tab:blue"
         ax.scatter([x], [y], s=70, color=colour, zorder=3)
@@ -51,9 +54,7 @@ def plot_task_map(names: Sequence[str], distances: Sequence[Sequence[float]], pa
     ax.set_yticks([])
     ax.margins(0.25)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return write_png(fig, path)
 
 
 def plot_search_curves(results: Mapping[str, Mapping[str, Any]], path: str | Path,
@@ -71,7 +72,8 @@ def plot_search_curves(results: Mapping[str, Mapping[str, Any]], path: str | Pat
                   if h.get("incumbent_val_acc") is not None]
         if points:
             curves[strategy] = points
-    fig, axes = plt.subplots(1, 2, figsize=(10.0, 4.0), dpi=110)
+    fig = new_figure(figsize=(10.0, 4.0), dpi=110)
+    axes = fig.subplots(1, 2)
     for ax in axes:
         for index, (strategy, points) in enumerate(curves.items()):
             ax.step([p[0] for p in points], [p[1] for p in points], where="post", marker="o", markersize=3,
@@ -91,16 +93,15 @@ def plot_search_curves(results: Mapping[str, Mapping[str, Any]], path: str | Pat
     axes[1].set_title("zoom on the best", fontsize=9)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return write_png(fig, path)
 
 
 def plot_cell(genotype: Sequence[str], path: str | Path, *, title: str = "") -> Path:
     """Draw a cell: nodes 0..3 in a row (0 input, 3 output), one labelled arc per edge that is not ``none``."""
     # height of each edge's arc: neighbours are straight, longer edges bow above or below
     heights = {(0, 1): 0.0, (1, 2): 0.0, (2, 3): 0.0, (0, 2): 0.9, (1, 3): -0.9, (0, 3): 1.8}
-    fig, ax = plt.subplots(figsize=(5.2, 2.8), dpi=110)
+    fig = new_figure(figsize=(5.2, 2.8), dpi=110)
+    ax = fig.subplots()
     t = np.linspace(0.0, 1.0, 50)
     for (src, dst), op in zip(CELL_EDGES, genotype):
         if op == "none":
@@ -123,6 +124,4 @@ def plot_cell(genotype: Sequence[str], path: str | Path, *, title: str = "") -> 
     if title:
         ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    return write_png(fig, path)

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import math
-from io import BytesIO
 from pathlib import Path
 from typing import Any, Mapping
 
 import matplotlib
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from tanas.errors import ConfigError
-from tanas.runtime import atomic_write_bytes
+from tanas.report._png import as_dict, new_figure, write_png
 
 
-def _as_dict(matrix: Any) -> Mapping[str, Any]:
-    if hasattr(matrix, "to_dict"):
-        matrix = matrix.to_dict()
+def _matrix_dict(matrix: Any) -> Mapping[str, Any]:
+    matrix = as_dict(matrix)
     if not isinstance(matrix, Mapping) or not {"tasks", "mean"} <= set(matrix):
         raise ConfigError("plot_distance_heatmap takes a DistanceMatrix or its dict (with 'tasks' and 'mean')")
     return matrix
@@ -40,7 +36,7 @@ def plot_distance_heatmap(matrix: Any, path: str | Path, *, title: str | None = 
     of each target (``matrix["nearest"]``) is outlined. Uses matplotlib's Agg
     canvas directly (no pyplot state), and writes the file atomically.
     """
-    data = _as_dict(matrix)
+    data = _matrix_dict(matrix)
     names = [str(t) for t in data["tasks"]]
     n = len(names)
     if n == 0:
@@ -53,8 +49,7 @@ def plot_distance_heatmap(matrix: Any, path: str | Path, *, title: str | None = 
     finite = mean[np.isfinite(mean)]
     vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     size = 1.2 + 1.1 * n
-    fig = Figure(figsize=(size + 1.2, size))
-    FigureCanvasAgg(fig)
+    fig = new_figure(figsize=(size + 1.2, size))
     ax = fig.add_subplot(1, 1, 1)
     masked = np.ma.masked_invalid(mean)
     cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="#d0d0d0")
@@ -88,8 +83,4 @@ def plot_distance_heatmap(matrix: Any, path: str | Path, *, title: str | None = 
         title = f"{form}, probe {probe_name}, {seeds} seed{'s' if seeds != 1 else ''} (red: nearest source)"
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
-    path = Path(path)
-    buffer = BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return write_png(fig, path, dpi=120)

@@ -7,18 +7,10 @@ candidate's val accuracy as faint dots at the time its stage ended.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-
-from tanas.runtime import atomic_write_bytes
-
-
-def _as_dict(result: Any) -> Mapping[str, Any]:
-    return result.to_dict() if hasattr(result, "to_dict") else result
+from tanas.report._png import as_dict, new_figure, write_png
 
 
 def plot_search(
@@ -34,9 +26,8 @@ def plot_search(
     """
     if isinstance(results, Mapping) or hasattr(results, "to_dict"):
         results = [results]
-    rows = [_as_dict(r) for r in results]
-    fig = Figure(figsize=(6.4, 4.0), dpi=110)
-    FigureCanvasAgg(fig)
+    rows = [as_dict(r) for r in results]
+    fig = new_figure(figsize=(6.4, 4.0), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     for row in rows:
         history = row.get("history") or []
@@ -73,7 +64,4 @@ def plot_search(
     if rows:
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    atomic_write_bytes(path, buf.getvalue())
-    return Path(path)
+    return write_png(fig, path)
