@@ -31,6 +31,8 @@ from tanas.zoo import (
     ZooNotFoundError,
     ZooVersionError,
     config_hash,
+    is_task_file,
+    zoo_task_name,
 )
 
 TINY = ProbeConfig(name="cnn", max_epochs=2, epsilon=0.0)
@@ -126,8 +128,38 @@ def test_suite_names_and_lookups(zoo: TaskZoo) -> None:
     assert "paper-digits/T0" in zoo and "paper-digits/T3" not in zoo
     with pytest.raises(UnknownZooTaskError, match="paper-digits/T3.*zoo tasks: digits:indicator:1, paper-digits/T0"):
         zoo.get("paper-digits/T3")
-    # The origin rebuilds the same data.
+    # The origin rebuilds the same data: a suite member by its name, any other task by its spec.
+    assert entry.origin == "paper-digits/T0" and zoo.get("digits:indicator:1").origin == "digits:indicator:1"
     assert zoo.load_task("paper-digits/T0").fingerprint() == entry.fingerprint
+
+
+def test_task_names_from_cli_arguments() -> None:
+    from types import SimpleNamespace
+
+    member = SimpleNamespace(name="T2", spec="digits:multiclass:0,1,2,3")
+    assert zoo_task_name("paper-digits", member) == "paper-digits/T2"
+    assert zoo_task_name("paper-digits/T2", member) == "paper-digits/T2"
+    named = SimpleNamespace(name="twos", spec="digits:indicator:2")
+    assert zoo_task_name("tasks/mine.toml", named) == "mine/twos"
+    assert zoo_task_name("digits:indicator:2", named) == "twos"
+    single = SimpleNamespace(name="digits:indicator:2", spec="digits:indicator:2")
+    assert zoo_task_name("mine.toml", single) == "digits:indicator:2"
+    assert is_task_file("mine.toml") and is_task_file(" mine.toml ") and not is_task_file("digits:indicator:2")
+
+
+def test_add_from_a_toml_file_names_the_task_by_the_file_and_rebuilds_from_it(zoo: TaskZoo, tmp_path: Path) -> None:
+    file = tmp_path / "mine.toml"
+    file.write_text('[[task]]\nname = "twos"\nspec = "digits:indicator:2"\n')
+    (result,) = zoo.add(str(file), probe=TINY, quiet=True)
+    assert result.name == "mine/twos" and result.entry.origin == str(file.resolve())
+    assert zoo.load_task("mine/twos").fingerprint() == result.entry.fingerprint
+
+
+def test_add_result_carries_the_added_task_outside_its_json(zoo: TaskZoo) -> None:
+    (result,) = zoo.add("paper-digits/T0", quiet=True)
+    assert result.task is not None and result.task.fingerprint() == result.entry.fingerprint
+    assert "task" not in result.to_dict() and "task=" not in repr(result)
+    json.dumps(result.to_dict())
 
 
 def test_configs_stored_by_older_versions_keep_their_identity(zoo: TaskZoo) -> None:
@@ -270,6 +302,7 @@ def test_corrupt_artifact_is_caught_and_repaired(zoo: TaskZoo) -> None:
         zoo.load_probe("paper-digits/T0", 0)
     repaired = zoo.check(repair=True)
     assert repaired.clean and repaired.repaired["rows_removed"] == 2  # the probe and its Fisher
+    assert repaired.corrupt == report.corrupt and repaired.missing == []  # the report lists what was found
     assert zoo.get("paper-digits/T0").probes == []
     assert zoo.check().clean and zoo.check().orphaned == []
     (result,) = zoo.add("paper-digits/T0", seeds=1, quiet=True)

@@ -65,7 +65,8 @@ SCHEMA_VERSION = 1
 CATALOGUE = "zoo.sqlite"
 OBJECTS_DIR = "objects"
 TMP_DIR = "tmp"
-#: Default zoo folder of the CLI (overridden by ``--zoo`` or ``TANAS_ZOO``).
+#: Default zoo folder of the CLI (overridden by ``--zoo`` or ``TANAS_ZOO``). This module imports only
+#: the standard library at module level, so the CLI can import it when it starts.
 DEFAULT_ZOO = "tanas-zoo"
 #: A genotype is the op names of the cell's 6 edges (DESIGN §1.6).
 GENOTYPE_EDGES = 6
@@ -215,7 +216,11 @@ class TaskEntry:
 
 @dataclass
 class AddResult:
-    """What :meth:`TaskZoo.add_task` did: which work it ran and which it found stored."""
+    """What :meth:`TaskZoo.add_task` did: which work it ran and which it found stored.
+
+    ``task`` is the :class:`~tanas.data.Task` that was added (not part of :meth:`to_dict`),
+    so that follow-up work on the entry need not rebuild it from its origin.
+    """
 
     entry: TaskEntry
     probes_trained: int = 0
@@ -223,6 +228,7 @@ class AddResult:
     fishers_computed: int = 0
     fishers_reused: int = 0
     seconds: float = 0.0
+    task: "Task | None" = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
@@ -387,14 +393,16 @@ def zoo_task_name(arg: str, task: "Task") -> str:
     """The zoo name of ``task`` parsed from the CLI argument ``arg`` (see the module doc)."""
     if task.name == task.spec:
         return task.spec
-    from tanas.data import SUITES
-
-    suite = arg.split("/")[0]
-    if suite in SUITES:
-        return f"{suite}/{task.name}"
-    if arg.endswith(".toml"):
+    if _reparses(arg):
+        return f"{arg.split('/')[0]}/{task.name}"
+    if is_task_file(arg):
         return f"{Path(arg).stem}/{task.name}"
     return task.name
+
+
+def is_task_file(arg: str) -> bool:
+    """Whether the CLI argument ``arg`` names a TOML task file (its tasks are rebuilt from that file)."""
+    return arg.strip().endswith(".toml")
 
 
 def validate_genotype(genotype: Sequence[str]) -> list[str]:
@@ -537,15 +545,15 @@ class TaskZoo:
                             self._db.execute(statement)
                         self._db.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (repr(_now()),))
                         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise ZooBusyError(f"the zoo at {self.path} stayed locked by another process for {self.timeout:.0f} s "
-                                   f"({exc}); try again when it has finished") from exc
+        except sqlite3.DatabaseError as exc:  # OperationalError (locked, busy, ...) is a DatabaseError
+            if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+                raise self._busy_error(exc) from exc
             raise ZooCorruptError(f"{self.path / CATALOGUE} is not a readable zoo catalogue ({exc}); "
                                   "restore it from a backup or start a new zoo") from exc
-        except sqlite3.DatabaseError as exc:
-            raise ZooCorruptError(f"{self.path / CATALOGUE} is not a readable zoo catalogue ({exc}); "
-                                  "restore it from a backup or start a new zoo") from exc
+
+    def _busy_error(self, exc: sqlite3.OperationalError) -> ZooBusyError:
+        return ZooBusyError(f"the zoo at {self.path} stayed locked by another process for {self.timeout:.0f} s "
+                            f"({exc}); try again when it has finished")
 
     def _enable_wal(self) -> None:
         """Switch to WAL (persistent); another process opening a new zoo at once may hold a lock briefly."""
@@ -576,8 +584,7 @@ class TaskZoo:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
-            raise ZooBusyError(f"the zoo at {self.path} stayed locked by another process for {self.timeout:.0f} s "
-                               f"({exc}); try again when it has finished") from exc
+            raise self._busy_error(exc) from exc
         try:
             yield self._db
         except BaseException:
@@ -889,7 +896,7 @@ class TaskZoo:
         entry = self._entry(self._db.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone())
         return AddResult(entry=entry, probes_trained=stats.probes_trained, probes_reused=stats.probes_reused,
                          fishers_computed=stats.fishers_computed, fishers_reused=stats.fishers_reused,
-                         seconds=time.perf_counter() - start)
+                         seconds=time.perf_counter() - start, task=task)
 
     def add(
         self,
@@ -908,13 +915,9 @@ class TaskZoo:
         from tanas.data import parse_task
 
         tasks = parse_task(spec, seed=data_seed, data_root=data_root, download=download)
-        origin_file = str(Path(spec).resolve()) if spec.strip().endswith(".toml") else None
-        results = []
-        for task in tasks:
-            name = zoo_task_name(spec, task)
-            origin = origin_file or (name if _reparses(name) else task.spec)
-            results.append(self.add_task(task, name=name, origin=origin, **options))
-        return results
+        origin_file = str(Path(spec).resolve()) if is_task_file(spec) else None
+        # Without a file, add_task's default origin: the name when it reparses (SUITE/Tn), else the spec.
+        return [self.add_task(task, name=zoo_task_name(spec, task), origin=origin_file, **options) for task in tasks]
 
     def _probe_row(self, task_id: int, chash: str, seed: int) -> sqlite3.Row | None:
         return self._db.execute("SELECT * FROM probes WHERE task_id = ? AND config_hash = ? AND seed = ?",
@@ -1288,15 +1291,15 @@ class TaskZoo:
         Repair deletes orphaned and corrupt files and the catalogue rows whose artifacts
         are missing or corrupt, so that the next ``add`` recomputes them.
         """
-        report = self._scan()
         if not repair:
-            return report
+            return self._scan()
         counts = {"rows_removed": 0, "files_removed": 0, "tmp_removed": 0, "distances_removed": 0}
         with self._write():
-            # Re-scan under the lock: another process may have committed in between.
-            locked = self._scan()
+            # Scan under the lock, so that no other process commits between the scan and the repair;
+            # the report's lists are what this scan found.
+            found = self._scan()
             rows_before = self._artifact_rows()
-            for sha in {m["object"] for m in locked.missing} | {c["object"] for c in locked.corrupt}:
+            for sha in {m["object"] for m in found.missing} | {c["object"] for c in found.corrupt}:
                 # Deleting a probe cascades to its Fishers: they describe weights that are gone.
                 self._db.execute("DELETE FROM fishers WHERE object = ?", (sha,))
                 self._db.execute("DELETE FROM probes WHERE object = ?", (sha,))
@@ -1309,7 +1312,7 @@ class TaskZoo:
                 path.unlink(missing_ok=True)
                 counts["tmp_removed"] += 1
         after = self._scan()
-        return CheckReport(clean=after.clean, missing=report.missing, corrupt=report.corrupt, orphaned=report.orphaned,
+        return CheckReport(clean=after.clean, missing=found.missing, corrupt=found.corrupt, orphaned=found.orphaned,
                            db_errors=after.db_errors, objects=after.objects, repaired=counts)
 
     def _artifact_rows(self) -> int:
