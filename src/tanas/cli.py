@@ -13,6 +13,7 @@ from typing import Any, List, Optional
 import typer
 
 from tanas.errors import TanasError
+from tanas.zoo import DEFAULT_ZOO  # the zoo module imports only the standard library at module level
 
 app = typer.Typer(
     name="tanas",
@@ -102,7 +103,7 @@ def tasks_show(
 zoo_app = typer.Typer(help="The task zoo: solved tasks with their probes, Fishers and best genotypes.",
                       no_args_is_help=True)
 app.add_typer(zoo_app, name="zoo")
-ZooDirOpt = typer.Option("tanas-zoo", "--zoo", envvar="TANAS_ZOO", help="Zoo folder (or TANAS_ZOO).")
+ZooDirOpt = typer.Option(DEFAULT_ZOO, "--zoo", envvar="TANAS_ZOO", help="Zoo folder (or TANAS_ZOO).")
 
 
 def _open_zoo(path: str, *, create: bool = False) -> Any:
@@ -135,8 +136,8 @@ def _zoo_add_search(store: Any, results: list, search: Optional[str], budget_sec
 
     seeded = []
     for result in results:
-        found = ensure_genotype(store, result.entry.name, budget=Budget(seconds=budget_seconds), seed=seed,
-                                device=device, data_root=data_root, quiet=quiet)
+        found = ensure_genotype(store, result.entry.name, budget=Budget(seconds=budget_seconds), task=result.task,
+                                seed=seed, device=device, data_root=data_root, quiet=quiet)
         seeded.append(found.to_dict())
         if echo:
             how = f"searched in {found.search_seconds:.1f} s" if found.searched else "kept (already stored)"
@@ -404,11 +405,6 @@ def distance_cmd(
 
 
 # ------------------------------------------------------------------ search
-#: strategies `tanas search` runs through tanas.nas.run_search; "tanas" (the zoo-guided
-#: pipeline) is wired in by its own block via _SEARCH_EXTRA.
-_SEARCH_EXTRA: dict = {}
-
-
 def _search_task(spec: str, *, seed: int, data_root: Optional[str], download: bool) -> Any:
     from tanas.errors import TaskSpecError
 
@@ -444,20 +440,20 @@ def _tanas_search_options(strategy: str, task_arg: str, *, space: str, initial: 
         raise StrategyConfigError("--strategy tanas builds its own space from the zoo; drop --space")
     if initial is not None:
         raise StrategyConfigError("--strategy tanas starts from the nearest zoo task's genotype; drop --initial")
-    return {"zoo": zoo or os.environ.get("TANAS_ZOO") or "tanas-zoo", "k": 2 if k is None else k,
+    return {"zoo": zoo or os.environ.get("TANAS_ZOO") or DEFAULT_ZOO, "k": 2 if k is None else k,
             "radius": 1 if radius is None else radius, "exclude": list(exclude or []), "task_arg": task_arg,
             "data_root": data_root}
 
 
-def _run_tanas_search(task: Any, strategy: str, *, budget: Any, space: Any, initial: Any, seed: int, device: Any,
-                      C: int, N: int, final_seeds: int, final_epochs: int, quiet: bool, zoo: str, k: int, radius: int,
-                      exclude: List[str], task_arg: str, data_root: Optional[str]) -> Any:
+def _run_tanas_search(task: Any, *, budget: Any, seed: int, device: Any, C: int, N: int, final_seeds: int,
+                      final_epochs: int, quiet: bool, zoo: str, k: int, radius: int, exclude: List[str], task_arg: str,
+                      data_root: Optional[str]) -> Any:
     from tanas.nas import FuseConfig
     from tanas.nas.tanas import TanasConfig, run_tanas
-    from tanas.zoo import TaskZoo, zoo_task_name
+    from tanas.zoo import TaskZoo, is_task_file, zoo_task_name
 
     name = zoo_task_name(task_arg, task)
-    origin = str(Path(task_arg).resolve()) if task_arg.strip().endswith(".toml") else None
+    origin = str(Path(task_arg).resolve()) if is_task_file(task_arg) else None
     with TaskZoo(zoo, create=True) as store:
         return run_tanas(task, zoo=store, budget=budget, config=TanasConfig(k=k, radius=radius, fuse=FuseConfig(C=C, N=N)),
                          name=name, origin=origin, exclude=exclude, seed=seed, device=device, final_seeds=final_seeds,
@@ -476,9 +472,6 @@ def _echo_tanas(result: Any) -> None:
     typer.echo(f"  prep      {o.get('prep_seconds', 0.0):.1f} s of the search: {o.get('probes_trained', 0)} probe(s) "
                f"trained, {o.get('distances_computed', 0)} distance(s) computed, {o.get('distances_cached', 0)} cached")
     typer.echo(f"  zoo       stored the genotype for {result.zoo.get('target')} in {result.zoo.get('path')}")
-
-
-_SEARCH_EXTRA["tanas"] = _run_tanas_search
 
 
 @app.command("search")
@@ -523,10 +516,9 @@ def search_cmd(
     from tanas.nas import STRATEGIES, Budget, StrategyConfigError, run_search
     from tanas.report.search_plot import plot_search
 
-    known = list(STRATEGIES) + list(_SEARCH_EXTRA)
+    known = [*STRATEGIES, "tanas"]
     if strategy not in known:
-        hint = " (the zoo-guided pipeline is not part of this build)" if strategy == "tanas" else ""
-        raise StrategyConfigError(f"unknown strategy {strategy!r}{hint}: use one of {', '.join(known)}")
+        raise StrategyConfigError(f"unknown strategy {strategy!r}: use one of {', '.join(known)}")
     if budget_seconds is None and budget_epochs is None:
         budget_seconds = 60.0
     budget = Budget(seconds=budget_seconds, epochs=budget_epochs)
@@ -540,13 +532,14 @@ def search_cmd(
         raise StrategyConfigError(f"--opt applies to {', '.join(STRATEGIES)}, not to --strategy {strategy}")
     search_space = _search_space(space)
     task = _search_task(task_spec, seed=seed, data_root=data_root, download=download)
-    run = _SEARCH_EXTRA.get(strategy, run_search)
-    extra = _tanas_search_options(strategy, task_spec, space=space, initial=initial, zoo=zoo, k=near_k, radius=radius,
-                                  exclude=exclude, data_root=data_root)
-    if strategy in STRATEGIES:
-        extra["options"] = options
-    result = run(task, strategy, budget=budget, space=search_space, initial=initial, seed=seed, device=device,
-                 C=channels, N=cells, final_seeds=final_seeds, final_epochs=final_epochs, quiet=quiet, **extra)
+    tanas_options = _tanas_search_options(strategy, task_spec, space=space, initial=initial, zoo=zoo, k=near_k,
+                                          radius=radius, exclude=exclude, data_root=data_root)
+    common = dict(budget=budget, seed=seed, device=device, C=channels, N=cells, final_seeds=final_seeds,
+                  final_epochs=final_epochs, quiet=quiet)
+    if strategy == "tanas":
+        result = _run_tanas_search(task, **common, **tanas_options)
+    else:
+        result = run_search(task, strategy, space=search_space, initial=initial, options=options, **common)
     out_dir = Path(out) if out else Path("tanas-runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"search-{task.name}-{strategy}")
     result.save(out_dir)
     plot_search(result, out_dir / "search.png")
