@@ -88,15 +88,18 @@ def progress(
     return tqdm(iterable, total=total, desc=desc, unit=unit, disable=disable, leave=leave, dynamic_ncols=True)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+def atomic_write_bytes(path: str | Path, data: bytes, *, temp: str | Path | None = None, durable: bool = False) -> None:
     """Write ``data`` to ``path`` so that readers see either the old or the new file.
 
-    The file gets the mode a plain ``open(path, "w")`` would give (0666 less the
-    umask); ``tempfile.mkstemp`` would leave results readable by their owner only.
+    The data goes to ``temp`` first (default: a hidden name beside ``path``; it must be
+    on the same file system), is fsynced and renamed over ``path``. ``durable`` also
+    fsyncs the folder, so that the rename itself survives a power cut. The file gets the
+    mode a plain ``open(path, "w")`` would give (0666 less the umask); ``tempfile.mkstemp``
+    would leave results readable by their owner only.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
+    tmp = Path(temp) if temp is not None else path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # outside the try: never unlink a file not ours
     try:
         with os.fdopen(fd, "wb") as handle:
@@ -107,6 +110,22 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if durable:
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - e.g. Windows
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from tanas.errors import ConfigError, TanasError
+from tanas.runtime import atomic_write_bytes
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -65,8 +66,8 @@ SCHEMA_VERSION = 1
 CATALOGUE = "zoo.sqlite"
 OBJECTS_DIR = "objects"
 TMP_DIR = "tmp"
-#: Default zoo folder of the CLI (overridden by ``--zoo`` or ``TANAS_ZOO``). This module imports only
-#: the standard library at module level, so the CLI can import it when it starts.
+#: Default zoo folder of the CLI (overridden by ``--zoo`` or ``TANAS_ZOO``). At module level this module
+#: imports only the standard library and torch-free tanas modules, so the CLI can import it when it starts.
 DEFAULT_ZOO = "tanas-zoo"
 #: A genotype is the op names of the cell's 6 edges (DESIGN §1.6).
 GENOTYPE_EDGES = 6
@@ -345,20 +346,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
 
 
-def _fsync_dir(path: Path) -> None:
-    """Make a rename in ``path`` durable (no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - e.g. Windows
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -620,19 +607,9 @@ class TaskZoo:
             return False
 
     def _write_object_file(self, sha: str, data: bytes) -> None:
-        dest = self.object_path(sha)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        # the temporary file is named by our pid in tmp/, so `check` can tell a crashed writer's leftover
         tmp = self.path / TMP_DIR / f"{os.getpid()}-{secrets.token_hex(8)}.part"
-        try:
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync_dir(dest.parent)
+        atomic_write_bytes(self.object_path(sha), data, temp=tmp, durable=True)
 
     def _put_object(self, data: bytes) -> str:
         """Store ``data`` content-addressed (durably) and return its sha256."""
