@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import json
 import math
-import statistics
 import sys
 import time
 import zlib
@@ -25,6 +24,7 @@ import torch.nn.functional as F
 
 from tanas.data import Split, Task
 from tanas.errors import ConfigError, EmptyTaskError, TanasError
+from tanas import runtime
 from tanas.runtime import atomic_write_text, make_generator, resolve_device, set_threads
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -183,9 +183,7 @@ class Timer:
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (ddof=1; 0 for a single value), ignoring NaN."""
     vals = [float(v) for v in values if not math.isnan(float(v))]
-    if not vals:
-        return float("nan"), float("nan")
-    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+    return runtime.mean_std(vals) if vals else (float("nan"), float("nan"))
 
 
 def jsonable(value: Any) -> Any:

@@ -49,12 +49,11 @@ from tanas.nas import (
     random_search,
     time_to_match,
 )
-from tanas.nas.common import seed_stream
 from tanas.nas.result import finish_search
 from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas
 from tanas.probe import ProbeConfig
 from tanas.report.tables import format_distance_matrix
-from tanas.runtime import atomic_write_text, resolve_device
+from tanas.runtime import atomic_write_text, derive_seed, resolve_device
 
 SUITE = "paper-digits"
 TARGET = "T2"
@@ -341,7 +340,7 @@ def run_demo(
             work["fishers_computed"] += added.fishers_computed
             # Each zoo search draws its own candidates (not the ones full FUSE on the target will draw).
             seeded = ensure_genotype(store, added.entry.name, budget=Budget(seconds=float(cfg.seed_budget_seconds)),
-                                     fuse=fuse_cfg, task=task, seed=seed_stream(seed, "demo-zoo", name) % 2**31,
+                                     fuse=fuse_cfg, task=task, seed=derive_seed(seed, "demo-zoo", name) % 2**31,
                                      device=dev, quiet=quiet)
             work["zoo_searches"] += int(seeded.searched)
             say(f"zoo {added.entry.name}: {added.probes_trained} probe(s) trained, {added.probes_reused} reused; "

@@ -38,7 +38,7 @@ from tanas.data import Task
 from tanas.errors import ConfigError, TanasError
 from tanas.fisher import FISHER_KINDS, FISHER_METHODS, diagonal_fisher
 from tanas.probe import ProbeConfig, ProbeNet, train_probe
-from tanas.runtime import make_generator, progress, resolve_device
+from tanas.runtime import make_generator, mean_std, progress, resolve_device
 
 __all__ = [
     "DISTANCE_METHODS",
@@ -492,10 +492,10 @@ def _nearest(tasks: list[str], mean: list[list[float]], per_seed: list[list[list
 
 
 def _mean_std(per_seed: list[list[list[float]]]) -> tuple[list[list[float]], list[list[float]]]:
-    stack = torch.tensor(per_seed, dtype=torch.float64)  # (S, T, T)
-    mean = stack.mean(0)
-    std = stack.std(0, correction=1) if stack.shape[0] > 1 else torch.zeros_like(mean)
-    return mean.tolist(), std.tolist()
+    """Cell-wise mean and std over the seed axis of (seeds, sources, targets) matrices."""
+    n = len(per_seed[0])
+    cells = [[mean_std(m[a][b] for m in per_seed) for b in range(n)] for a in range(n)]
+    return [[c[0] for c in row] for row in cells], [[c[1] for c in row] for row in cells]
 
 
 def _check_tasks(tasks: Sequence[Task]) -> list[Task]:

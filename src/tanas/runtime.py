@@ -6,8 +6,9 @@ modules needing only the atomic writes (the report) do not load torch.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import os
-import random
 import secrets
 import sys
 from pathlib import Path
@@ -62,14 +63,35 @@ def make_generator(seed: int, device: str | torch.device = "cpu") -> torch.Gener
     return generator
 
 
-def seed_all(seed: int) -> None:
-    """Seed the global RNGs, for code (like layer initialisation) that only reads them."""
-    import numpy as np
-    import torch
+def derive_seed(seed: int, *labels: object) -> int:
+    """A deterministic 63-bit sub-seed for ``labels`` under ``seed``, so no two parts share a stream.
 
-    random.seed(seed)
-    np.random.seed(seed % (2**32))
-    torch.manual_seed(seed)
+    The one seed-derivation rule of the project: every component that needs its own
+    random stream (a candidate's init, an epoch's data order, a final-protocol run)
+    asks for ``derive_seed(seed, "what", index, ...)``.
+    """
+    digest = hashlib.sha256(repr((int(seed),) + labels).encode()).digest()
+    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
+
+
+def mean_std(values: Iterable[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0.0 for one value) of ``values``.
+
+    The mean is ``math.fsum / n`` and the spread uses Welford's update, which is what
+    torch's float64 reduction along a tensor dimension computes, bit for bit, so
+    every mean ± std in the project is computed one way. Raises ``ValueError`` on no values.
+    """
+    vals = [float(v) for v in values]
+    if not vals:
+        raise ValueError("mean_std needs at least one value")
+    count, running, m2 = 0, 0.0, 0.0
+    for value in vals:
+        count += 1
+        delta = value - running
+        running += delta / count
+        m2 += delta * (value - running)
+    std = math.sqrt(m2 / (count - 1)) if count > 1 else 0.0
+    return math.fsum(vals) / count, std
 
 
 def progress(

@@ -45,7 +45,6 @@ import os
 import re
 import secrets
 import sqlite3
-import statistics
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -53,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from tanas.errors import ConfigError, TanasError
-from tanas.runtime import atomic_write_bytes
+from tanas.runtime import atomic_write_bytes, mean_std
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -1232,9 +1231,9 @@ class TaskZoo:
             series = list(per_seed.values())
             best = self._db.execute("SELECT genotype FROM genotypes WHERE task_id = ? ORDER BY score DESC, id ASC "
                                     "LIMIT 1", (row["id"],)).fetchone()
+            mean, std = mean_std(series)
             neighbors.append(Neighbor(
-                name=row["name"], distance=float(sum(series) / len(series)),
-                std=float(statistics.stdev(series)) if len(series) > 1 else 0.0, per_seed=per_seed,
+                name=row["name"], distance=mean, std=std, per_seed=per_seed,
                 genotype=None if best is None else json.loads(best[0])))
         neighbors.sort(key=lambda n: (n.distance, n.name))
         if k is not None:

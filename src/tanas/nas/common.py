@@ -21,7 +21,6 @@ Strategies read only the ``train`` and ``val`` splits, never ``test``.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
@@ -188,12 +187,6 @@ def check_search_task(task: Task) -> tuple[Split, Split]:
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> float:
     return float((logits.argmax(1) == y.to(logits.device)).float().mean()) if len(y) else 0.0
-
-
-def seed_stream(seed: int, *labels: Any) -> int:
-    """A deterministic sub-seed for ``labels`` under ``seed`` (so parts never share a stream)."""
-    digest = hashlib.sha256(repr((int(seed),) + labels).encode()).digest()
-    return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 
 Objective = Literal["independent", "fused"]

@@ -38,14 +38,13 @@ from tanas.nas.common import (
     SearchOutcome,
     StageRecord,
     check_search_task,
-    seed_stream,
 )
 from tanas.nas.errors import StrategyConfigError
 from tanas.nas.genotype import EDGES, NUM_EDGES, Genotype
 from tanas.nas.network import CellNetwork, seeded_init
 from tanas.nas.ops import OP_INDEX, OP_NAMES, make_op
 from tanas.nas.space import SearchSpace
-from tanas.runtime import make_generator, progress, resolve_device
+from tanas.runtime import derive_seed, make_generator, progress, resolve_device
 from tanas.train import evaluate, iterate_batches
 
 _NONE = OP_INDEX["none"]
@@ -149,7 +148,7 @@ class SuperNet(CellNetwork):
 
 def _cycle(split, batch_size: int, seed: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for epoch in itertools.count():
-        yield from iterate_batches(split, batch_size, shuffle=True, generator=make_generator(seed_stream(seed, epoch)), device=device)
+        yield from iterate_batches(split, batch_size, shuffle=True, generator=make_generator(derive_seed(seed, epoch)), device=device)
 
 
 def darts_search(
@@ -168,14 +167,14 @@ def darts_search(
     space = space or SearchSpace.full()
     device = resolve_device(device)
     train_split, val_split = check_search_task(task)
-    with seeded_init(seed_stream(seed, "darts-init")):
+    with seeded_init(derive_seed(seed, "darts-init")):
         net = SuperNet(space, task.input_shape[0], task.num_classes, C=config.C, N=config.N).to(device)
     w_params = net.weight_parameters()
     w_opt = torch.optim.SGD(w_params, lr=config.w_lr, momentum=config.w_momentum,
                             weight_decay=config.w_weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.schedule_epochs, eta_min=config.w_lr_min)
     a_opt = torch.optim.Adam([net.alpha], lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=config.alpha_weight_decay)
-    val_stream = _cycle(val_split, config.batch_size, seed_stream(seed, "darts-val"), device)
+    val_stream = _cycle(val_split, config.batch_size, derive_seed(seed, "darts-val"), device)
     clock = BudgetClock(budget)
     history: list[StageRecord] = []
     max_epochs = config.epochs if config.epochs is not None else 10**9
@@ -190,7 +189,7 @@ def darts_search(
             break
         net.train()
         batches = iterate_batches(train_split, config.batch_size, shuffle=True,
-                                  generator=make_generator(seed_stream(seed, "darts-train", epoch)), device=device)
+                                  generator=make_generator(derive_seed(seed, "darts-train", epoch)), device=device)
         truncated = False
         loss_sum, n = 0.0, 0
         for xb, yb in batches:

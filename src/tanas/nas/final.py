@@ -13,7 +13,6 @@ seed) of the test accuracies.
 from __future__ import annotations
 
 import copy
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
@@ -21,11 +20,11 @@ from typing import Any, Sequence
 import torch
 
 from tanas.data import Task
-from tanas.nas.common import TrainConfig, make_candidate, seed_stream
+from tanas.nas.common import TrainConfig, make_candidate
 from tanas.nas.errors import StrategyConfigError
 from tanas.nas.genotype import Genotype, as_genotype
 from tanas.nas.network import count_parameters
-from tanas.runtime import make_generator, progress, resolve_device
+from tanas.runtime import derive_seed, make_generator, mean_std, progress, resolve_device
 from tanas.train import evaluate, train_epoch
 
 
@@ -77,7 +76,7 @@ def final_evaluation(
     if isinstance(seeds, int):
         if seeds < 1:
             raise StrategyConfigError(f"the final protocol needs at least 1 seed, got {seeds}")
-        seed_values = [seed_stream(seed, "final", i) % (2**31) for i in range(seeds)]
+        seed_values = [derive_seed(seed, "final", i) % (2**31) for i in range(seeds)]
     else:
         seed_values = [int(s) for s in seeds]
         if not seed_values:
@@ -100,7 +99,7 @@ def final_evaluation(
         params = count_parameters(model)
         opt = train.optimizer(model.parameters())
         sched = train.scheduler(opt, epochs)
-        data_gen = make_generator(seed_stream(s, "final-data"))
+        data_gen = make_generator(derive_seed(s, "final-data"))
         best_val, best_epoch, best_state = -1.0, -1, None
         curve: list[float] = []
         for epoch in range(epochs):
@@ -123,10 +122,11 @@ def final_evaluation(
         best_epochs.append(best_epoch)
         curves.append(curve)
     bar.close()
+    mean, std = mean_std(runs)
     return FinalResult(
         genotype=genotype.to_json(),
-        mean=statistics.fmean(runs),
-        std=statistics.stdev(runs) if len(runs) > 1 else 0.0,
+        mean=mean,
+        std=std,
         runs=runs,
         seeds=seed_values,
         val_accs=vals,

@@ -51,12 +51,11 @@ from tanas.nas.common import (
     accuracy,
     check_search_task,
     make_candidate,
-    seed_stream,
 )
 from tanas.nas.errors import SearchSpaceError, StrategyConfigError
 from tanas.nas.genotype import Genotype, as_genotype
 from tanas.nas.space import SearchSpace
-from tanas.runtime import make_generator, progress, resolve_device
+from tanas.runtime import derive_seed, make_generator, progress, resolve_device
 from tanas.train import predict_logits, train_epoch
 
 
@@ -148,7 +147,7 @@ def fuse_search(
     if space.size < 2:
         raise SearchSpaceError(f"FUSE needs a space with at least 2 genotypes; this one has {space.size}")
 
-    sampler = make_generator(seed_stream(seed, "fuse-sample"))
+    sampler = make_generator(derive_seed(seed, "fuse-sample"))
     clock = BudgetClock(budget)
     history: list[StageRecord] = []
     survived, stop_reason = 0, "stages"
@@ -181,7 +180,7 @@ def fuse_search(
             break
         K = len(cands)
         models = [
-            make_candidate(g, task, C=config.C, N=config.N, seed=seed_stream(seed, "fuse-init", stage, i), device=device)
+            make_candidate(g, task, C=config.C, N=config.N, seed=derive_seed(seed, "fuse-init", stage, i), device=device)
             for i, g in enumerate(cands)
         ]
         beta = torch.zeros(K)
@@ -201,7 +200,7 @@ def fuse_search(
                     truncated = True
                     break
                 trained += 1
-                data_seed = seed_stream(seed, "fuse-data", stage, rnd, ep)
+                data_seed = derive_seed(seed, "fuse-data", stage, rnd, ep)
                 if config.objective == "fused":
                     fused.beta.copy_(beta.to(device))
                     train_epoch(fused, task, train_split, optimizers[0], batch_size=tcfg.batch_size,

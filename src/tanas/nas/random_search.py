@@ -22,12 +22,11 @@ from tanas.nas.common import (
     TrainConfig,
     check_search_task,
     make_candidate,
-    seed_stream,
 )
 from tanas.nas.errors import SearchSpaceError, StrategyConfigError
 from tanas.nas.genotype import Genotype, as_genotype
 from tanas.nas.space import SearchSpace
-from tanas.runtime import make_generator, progress, resolve_device
+from tanas.runtime import derive_seed, make_generator, progress, resolve_device
 from tanas.train import evaluate, train_epoch
 
 
@@ -71,7 +70,7 @@ def random_search(
     if first is not None and not space.contains(first):
         raise SearchSpaceError(f"the initial genotype {first} is not in the search space ({space.describe()})")
 
-    sampler = make_generator(seed_stream(seed, "random-sample"))
+    sampler = make_generator(derive_seed(seed, "random-sample"))
     clock = BudgetClock(budget)
     tcfg = config.train
     E = config.epochs_per_trial
@@ -100,7 +99,7 @@ def random_search(
                 break
             genotype = drawn[0]
         seen.add(genotype)
-        model = make_candidate(genotype, task, C=config.C, N=config.N, seed=seed_stream(seed, "random-init", trial), device=device)
+        model = make_candidate(genotype, task, C=config.C, N=config.N, seed=derive_seed(seed, "random-init", trial), device=device)
         opt = tcfg.optimizer(model.parameters())
         sched = tcfg.scheduler(opt, E)
         epochs_done = 0
@@ -108,7 +107,7 @@ def random_search(
             if ep and clock.exhausted(upcoming_epochs=1):
                 break
             train_epoch(model, task, train_split, opt, batch_size=tcfg.batch_size, device=device,
-                        generator=make_generator(seed_stream(seed, "random-data", trial, ep)), augment=tcfg.augment)
+                        generator=make_generator(derive_seed(seed, "random-data", trial, ep)), augment=tcfg.augment)
             sched.step()
             clock.charge(1)
             epochs_done += 1
