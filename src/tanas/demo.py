@@ -163,7 +163,7 @@ def zoo_distance_matrix(
 
     Returns a :class:`tanas.distance.DistanceMatrix` labelled with ``labels``.
     """
-    from tanas.distance import DistanceMatrix, _mean_std, _nearest
+    from tanas.distance import DistanceMatrix, nearest_sources, seed_mean_std
 
     labels = labels or list(names)
     if len(labels) != len(names) or len(names) < 2:
@@ -185,8 +185,8 @@ def zoo_distance_matrix(
                 per_seed[int(s)][a][b] = float(value)
         if result.skipped:
             raise ConfigError(f"zoo tasks could not be compared with {target}: {result.skipped}")
-    mean_rows, std_rows = _mean_std(per_seed)
-    nearest = _nearest(list(labels), mean_rows, per_seed)
+    mean_rows, std_rows = seed_mean_std(per_seed)
+    nearest = nearest_sources(list(labels), mean_rows, per_seed)
     config = {
         "method": "ftd", "probe": probe.to_dict(), "seeds": seeds, "probe_seeds": list(range(seeds)),
         "fisher_kind": kind, "fisher_split": "val", "head": head, "layers": "all", "normalise": "whole",

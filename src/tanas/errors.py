@@ -49,3 +49,10 @@ class CorruptDataError(DataError):
 
 class DataShapeError(DataError):
     """Arrays have the wrong shape or dtype."""
+
+
+# --------------------------------------------------------------------------- distance
+
+
+class DistanceError(TanasError):
+    """A distance cannot be computed from these inputs."""
