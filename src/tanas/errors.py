@@ -51,6 +51,13 @@ class DataShapeError(DataError):
     """Arrays have the wrong shape or dtype."""
 
 
+# --------------------------------------------------------------------------- input adapters (tanas.data.adapt)
+
+
+class AdapterError(DataError):
+    """Images cannot be adapted to a probe's input format (channel count, size)."""
+
+
 # --------------------------------------------------------------------------- distance
 
 

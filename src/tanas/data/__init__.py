@@ -9,13 +9,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from tanas.data.adapt import InputAdapter, adapt_task
 from tanas.data.sources import SOURCE_HELP, SOURCE_NAMES, Source, load_source, read_idx
 from tanas.data.suites import SUITE_HELP, SUITES, is_suite, resolve_suite_member, suite_specs, toml_specs
 from tanas.data.tasks import KINDS, SPLITS, Split, Task, TaskSpec, build_task, parse_spec
 
 __all__ = [
-    "KINDS", "SOURCE_HELP", "SOURCE_NAMES", "SPLITS", "SUITES", "SUITE_HELP",
-    "Source", "Split", "Task", "TaskSpec", "build_task", "load_source", "parse_spec", "parse_task", "read_idx",
+    "InputAdapter", "KINDS", "SOURCE_HELP", "SOURCE_NAMES", "SPLITS", "SUITES", "SUITE_HELP",
+    "Source", "Split", "Task", "TaskSpec", "adapt_task", "build_task", "load_source", "parse_spec", "parse_task",
+    "read_idx",
 ]
 
 

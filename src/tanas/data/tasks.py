@@ -8,6 +8,7 @@ comma separated. See DESIGN.md §1.1 for the four kinds.
 from __future__ import annotations
 
 import hashlib
+import json
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +64,8 @@ class Task:
     std: tuple[float, ...]
     splits: dict[str, Split]
     seed: int
+    #: JSON-able record of the input adapter that produced these images (tanas.data.adapt); None for original data
+    adapter: dict[str, Any] | None = None
     _fingerprint: str | None = field(default=None, repr=False, compare=False)
 
     def normalise(self, x_uint8: torch.Tensor) -> torch.Tensor:
@@ -73,9 +76,12 @@ class Task:
         return (x_uint8.float().div_(255.0) - mean) / std
 
     def fingerprint(self) -> str:
-        """SHA-256 of the spec, seed and every split's images and labels."""
+        """SHA-256 of the spec, seed, adapter record (if any) and every split's images and labels."""
         if self._fingerprint is None:
-            digest = hashlib.sha256(f"{self.spec}|{self.seed}|{self.input_shape}".encode())
+            header = f"{self.spec}|{self.seed}|{self.input_shape}"
+            if self.adapter is not None:  # absent for original data, so their fingerprints stay as they were
+                header += "|adapter=" + json.dumps(self.adapter, sort_keys=True, separators=(",", ":"))
+            digest = hashlib.sha256(header.encode())
             for name in SPLITS:
                 split = self.splits[name]
                 digest.update(name.encode())
@@ -96,7 +102,7 @@ class Task:
                 name: {"size": len(split), "class_counts": split.class_counts(self.num_classes)}
                 for name, split in self.splits.items()
             },
-        }
+        } | ({"adapter": self.adapter} if self.adapter is not None else {})
 
 
 @dataclass(frozen=True)
