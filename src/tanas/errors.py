@@ -63,3 +63,10 @@ class AdapterError(DataError):
 
 class DistanceError(TanasError):
     """A distance cannot be computed from these inputs."""
+
+
+# --------------------------------------------------------------------------- transferability scores
+
+
+class ScoreError(TanasError):
+    """The inputs of a transferability score are malformed (shape, dtype, NaN, too few samples)."""

@@ -26,13 +26,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from tanas.errors import TanasError
+from tanas.errors import ScoreError
 
 __all__ = ["ESTIMATORS", "Estimator", "ScoreError", "hscore", "leep", "logme", "nce"]
-
-
-class ScoreError(TanasError):
-    """The inputs of a transferability score are malformed (shape, dtype, NaN, too few samples)."""
 
 
 # Rows of a probability matrix must sum to 1 within this: float32 softmax over
