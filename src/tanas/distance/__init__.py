@@ -22,28 +22,44 @@ Definitions (docs/architecture.md §1.4):
   ``squared=True`` gives the paper's printed form ``‖·‖_F² = 2 d²`` (in [0, 2]).
 """
 
-from tanas.distance.choices import DISTANCE_METHODS, HEADS, LAYERS, NORMALISATIONS, REFIT_L2
+from tanas.distance.choices import (
+    DISTANCE_METHODS,
+    HEADS,
+    LAYERS,
+    METHODS,
+    NORMALISATIONS,
+    REFIT_L2,
+    SCORE_METHODS,
+    higher_is_better,
+)
 from tanas.distance.heads import HeadFit, fit_linear_head, refit_head, task_inputs, transfer_fisher
 from tanas.distance.matrix import DistanceMatrix, distance_matrix, nearest_sources, seed_mean_std
 from tanas.distance.measures import fisher_task_distance, task2vec_distance
+from tanas.distance.scores import SCORE_SPLIT, source_outputs, transfer_score
 from tanas.errors import DistanceError
 
 __all__ = [
     "DISTANCE_METHODS",
     "HEADS",
     "LAYERS",
+    "METHODS",
     "NORMALISATIONS",
     "REFIT_L2",
+    "SCORE_METHODS",
+    "SCORE_SPLIT",
     "DistanceError",
     "DistanceMatrix",
     "HeadFit",
     "distance_matrix",
     "nearest_sources",
     "seed_mean_std",
+    "source_outputs",
     "fisher_task_distance",
     "fit_linear_head",
+    "higher_is_better",
     "refit_head",
     "task2vec_distance",
     "task_inputs",
     "transfer_fisher",
+    "transfer_score",
 ]

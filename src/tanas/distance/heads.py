@@ -34,14 +34,15 @@ def task_inputs(task: Task, split: str = "val") -> tuple[Tensor, Tensor]:
     return task.normalise(data.x), data.y.to(torch.long)
 
 
-def _check_probe_fits(model: nn.Module, task: Task) -> None:
+def check_probe_fits(model: nn.Module, task: Task) -> None:
+    """Reject a model that is no probe, or a task whose images the probe cannot take as they are."""
     if not isinstance(model, ProbeNet):
         raise ConfigError(f"expected a tanas.probe.ProbeNet (body + head), got {type(model).__name__}")
     channels = int(task.input_shape[0])
     if model.in_channels != channels:
         raise DistanceError(
             f"the {model.name} probe takes {model.in_channels}-channel images but task {task.name!r} has "
-            f"{channels} channels; tasks compared by FTD must share an input format"
+            f"{channels} channels; adapt the task to the probe's input format first (tanas.data.adapt_task)"
         )
 
 
@@ -156,7 +157,7 @@ def refit_head(
     eval mode on ``device``; its ``refit_info`` attribute holds the fit's
     :class:`HeadFit`.
     """
-    _check_probe_fits(model, task)
+    check_probe_fits(model, task)
     if len(task.splits.get("train", ())) == 0:
         raise DistanceError(f"task {task.name!r} has an empty train split; the head is fitted on it")
     device = resolve_device(device)
@@ -192,7 +193,7 @@ def transfer_fisher(
     ``seed`` seeds the head's starting point and the label draws of ``kind="mc"``.
     """
     check_choice("head", head, HEADS)
-    _check_probe_fits(model_a, task_b)
+    check_probe_fits(model_a, task_b)
     x, y = task_inputs(task_b, "val")
     if same_task:
         if model_a.num_classes != task_b.num_classes:

@@ -11,12 +11,14 @@ from typing import Any
 import torch
 
 from tanas.data import Task
-from tanas.distance.choices import DISTANCE_METHODS, HEADS, LAYERS, NORMALISATIONS, REFIT_L2, check_choice
+from tanas.data.adapt import InputAdapter, adapt_task, shape_text
+from tanas.distance.choices import HEADS, LAYERS, METHODS, NORMALISATIONS, REFIT_L2, check_choice, higher_is_better
 from tanas.distance.heads import transfer_fisher
 from tanas.distance.measures import fisher_task_distance, task2vec_distance
-from tanas.errors import ConfigError, DistanceError
+from tanas.distance.scores import SCORE_SPLIT, transfer_score
+from tanas.errors import ConfigError
 from tanas.fisher import FISHER_KINDS, FISHER_METHODS
-from tanas.probe import ProbeConfig, train_probe
+from tanas.probe import ProbeConfig, ProbeNet, train_probe
 from tanas.runtime import mean_std, progress, resolve_device
 
 
@@ -34,7 +36,7 @@ def _none_to_nan(rows: Any) -> Any:
 
 @dataclass
 class DistanceMatrix:
-    """Distances between tasks over seeds; row = source a, column = target b.
+    """Distances (or transferability scores) between tasks over seeds; row = source a, column = target b.
 
     Attributes:
         tasks: task names, in row/column order.
@@ -58,9 +60,20 @@ class DistanceMatrix:
     probes: list[dict[str, Any]] = field(default_factory=list)
     specs: list[str] = field(default_factory=list)
 
+    @property
+    def method(self) -> str:
+        return str(self.config.get("method", "ftd"))
+
+    @property
+    def higher_is_better(self) -> bool:
+        """True for a transferability score, False for a distance."""
+        return higher_is_better(self.method)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; NaN (undefined pairs) becomes ``None``."""
         return {
+            "method": self.method,
+            "higher_is_better": self.higher_is_better,
             "tasks": list(self.tasks),
             "specs": list(self.specs),
             "mean": _nan_to_none(self.mean),
@@ -90,13 +103,15 @@ class DistanceMatrix:
 
 
 def nearest_sources(
-    tasks: list[str], mean: list[list[float]], per_seed: list[list[list[float]]]
+    tasks: list[str], mean: list[list[float]], per_seed: list[list[list[float]]], *, higher_is_better: bool = False
 ) -> dict[str, dict[str, Any]]:
-    """For each target, the source of least mean distance and the share of seeds that agree."""
+    """For each target, the best source by mean (least distance, or highest score) and the share of seeds agreeing."""
+    sign = -1.0 if higher_is_better else 1.0
+
     def argmin(matrix: list[list[float]], target: int) -> int | None:
         best, best_value = None, math.inf
         for source in range(len(tasks)):
-            value = matrix[source][target]
+            value = sign * matrix[source][target]
             if source != target and not math.isnan(value) and value < best_value:
                 best, best_value = source, value
         return best
@@ -129,12 +144,11 @@ def _check_tasks(tasks: Sequence[Task]) -> list[Task]:
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
         raise ConfigError(f"task names must be unique, but {dupes} appear more than once; list each task once")
-    shapes = {tuple(t.input_shape) for t in tasks}
-    if len(shapes) > 1:
-        raise DistanceError(
-            f"the tasks have different input shapes {sorted(shapes)}; one probe architecture is shared by "
-            "every task in a comparison, so they must share an input format"
-        )
+    # Every task must be readable by every other task's probe: checked here, before any training.
+    for a in tasks:
+        adapter = InputAdapter.for_shape(a.input_shape)
+        for b in tasks:
+            adapter.check(b.input_shape)
     return tasks
 
 
@@ -145,6 +159,46 @@ def _probe_config(probe: str | ProbeConfig) -> ProbeConfig:
     if isinstance(probe, str):
         return ProbeConfig(name=probe)  # its validation rejects an unknown name
     raise ConfigError(f"probe must be a probe name or a ProbeConfig, got {type(probe).__name__}")
+
+
+class _SeedProbes:
+    """The probes and own Fishers of one seed, trained lazily per (task, input format).
+
+    A task is seen by another task's probe through the input adapter; for FTD its own
+    reference Fisher ``F_{b'→b'}`` then comes from a probe trained on the adapted task
+    ``b'``, so both Fishers live on the same architecture.
+    """
+
+    def __init__(self, config: ProbeConfig, seed: int, device: torch.device, quiet: bool,
+                 fisher_kw: dict[str, Any], records: list[dict[str, Any]], bar: Any) -> None:
+        self.config, self.seed, self.device, self.quiet = config, seed, device, quiet
+        self.fisher_kw, self.records, self.bar = fisher_kw, records, bar
+        self._probes: dict[tuple[str, tuple[int, ...]], ProbeNet] = {}
+        self._own: dict[tuple[str, tuple[int, ...]], dict[str, torch.Tensor]] = {}
+
+    def probe(self, task: Task) -> ProbeNet:
+        key = (task.name, tuple(task.input_shape))
+        if key not in self._probes:
+            self.bar.set_postfix_str(f"seed {self.seed}: train {task.name}")
+            model, record = train_probe(task, self.config, seed=self.seed, device=self.device, quiet=self.quiet)
+            self._probes[key] = model
+            self.records.append(record.to_dict())
+            self.bar.update(1)
+        return self._probes[key]
+
+    def own_fisher(self, task: Task) -> dict[str, torch.Tensor]:
+        key = (task.name, tuple(task.input_shape))
+        if key not in self._own:
+            self.bar.set_postfix_str(f"seed {self.seed}: Fisher {task.name}→{task.name}")
+            self._own[key] = transfer_fisher(self.probe(task), task, same_task=True, seed=self.seed, **self.fisher_kw)
+            self.bar.update(1)
+        return self._own[key]
+
+
+def _formats_needed(tasks: list[Task]) -> set[tuple[int, tuple[int, ...]]]:
+    """(target index, source input shape) pairs where a target must be adapted to a source's format."""
+    return {(b, tuple(a.input_shape)) for a in tasks for b, tb in enumerate(tasks)
+            if tuple(a.input_shape) != tuple(tb.input_shape)}
 
 
 def distance_matrix(
@@ -163,7 +217,7 @@ def distance_matrix(
     seed: int = 0,
     fisher_method: str = "auto",
 ) -> DistanceMatrix:
-    """Distances between every ordered pair of ``tasks``, over ``seeds`` seeds.
+    """Distances (or transferability scores) between every ordered pair of ``tasks``, over ``seeds`` seeds.
 
     Seed ``i`` uses probe seed ``seed + i`` for every task, so seed ``i`` of a
     source is paired with seed ``i`` of the target.
@@ -179,10 +233,19 @@ def distance_matrix(
     of the body on the task's validation split is the task's embedding; the
     distance is :func:`task2vec_distance` (symmetric). ``head``, ``layers``,
     ``normalise`` and ``squared`` do not apply and are not recorded.
+
+    ``method`` in ``leep``, ``nce``, ``logme``, ``hscore``: a transferability score
+    of ``a``'s probe on ``b``'s validation split (:func:`transfer_score`); higher is
+    better, the diagonal holds a probe's score on its own task.
+
+    Tasks of different input formats are compared through the input adapter: the
+    target ``b`` is converted to the source's format (``b'``), and for FTD ``b``'s
+    own Fisher comes from a probe trained on ``b'``. ``config["adapted"]`` lists
+    every conversion.
     """
     tasks = _check_tasks(tasks)
     config = _probe_config(probe)
-    check_choice("method", method, DISTANCE_METHODS)
+    check_choice("method", method, METHODS)
     check_choice("head", head, HEADS)
     check_choice("layers", layers, LAYERS)
     check_choice("normalisation", normalise, NORMALISATIONS)
@@ -198,70 +261,81 @@ def distance_matrix(
     start = time.perf_counter()
     records: list[dict[str, Any]] = []
     per_seed: list[list[list[float]]] = []
-    steps = seeds * (n + n * n) if method == "ftd" else seeds * (1 + n)
+    extra = len(_formats_needed(tasks))
     ref = max(range(n), key=lambda i: (tasks[i].num_classes, -i))  # task2vec's reference task
-    bar = progress(total=steps, desc=f"{method} {config.name}", quiet=quiet, unit="step")
+    steps = {"ftd": n + extra + n + extra + n * (n - 1), "task2vec": 1 + n}.get(method, n + n * n)
+    bar = progress(total=seeds * steps, desc=f"{method} {config.name}", quiet=quiet, unit="step")
+    adapted: dict[tuple[str, tuple[int, ...]], Task] = {}
+
+    def seen_by(source: Task, target: Task) -> Task:
+        """``target`` in ``source``'s input format (itself when they match); adapted once per run."""
+        shape = tuple(source.input_shape)
+        if shape == tuple(target.input_shape):
+            return target
+        key = (target.name, shape)
+        if key not in adapted:
+            adapted[key] = adapt_task(target, shape)
+        return adapted[key]
+
     try:
         for s in probe_seeds:
             matrix = [[0.0] * n for _ in range(n)]
+            probes = _SeedProbes(config, s, dev, quiet, fisher_kw, records, bar)
             if method == "ftd":
-                models = []
                 for task in tasks:
-                    bar.set_postfix_str(f"seed {s}: train {task.name}")
-                    model, record = train_probe(task, config, seed=s, device=dev, quiet=quiet)
-                    models.append(model)
-                    records.append(record.to_dict())
-                    bar.update(1)
-                own = []
+                    probes.own_fisher(task)
                 for b, task_b in enumerate(tasks):
-                    bar.set_postfix_str(f"seed {s}: Fisher {task_b.name}→{task_b.name}")
-                    own.append(transfer_fisher(models[b], task_b, same_task=True, seed=s, **fisher_kw))
-                    bar.update(1)
-                for b, task_b in enumerate(tasks):
-                    for a in range(n):
+                    for a, task_a in enumerate(tasks):
                         if a == b:
                             continue
+                        view = seen_by(task_a, task_b)
+                        own = probes.own_fisher(view)
+                        model_a = probes.probe(task_a)
                         bar.set_postfix_str(f"seed {s}: Fisher {names[a]}→{task_b.name}")
-                        if head == "pad" and task_b.num_classes > models[a].num_classes:
+                        if head == "pad" and task_b.num_classes > model_a.num_classes:
                             matrix[a][b] = float("nan")  # undefined without phantom logits
                         else:
-                            f_ab = transfer_fisher(models[a], task_b, same_task=False, head=head, seed=s, **fisher_kw)
+                            f_ab = transfer_fisher(model_a, view, same_task=False, head=head, seed=s, **fisher_kw)
                             matrix[a][b] = fisher_task_distance(
-                                f_ab, own[b], layers=layers, normalise=normalise, squared=squared
+                                f_ab, own, layers=layers, normalise=normalise, squared=squared
                             )
                         bar.update(1)
-            else:
-                bar.set_postfix_str(f"seed {s}: train reference {names[ref]}")
-                ref_model, record = train_probe(tasks[ref], config, seed=s, device=dev, quiet=quiet)
-                records.append(record.to_dict())
-                bar.update(1)
+            elif method == "task2vec":
+                ref_model = probes.probe(tasks[ref])
                 embeddings = []
                 for task in tasks:
                     bar.set_postfix_str(f"seed {s}: embed {task.name}")
-                    embeddings.append(
-                        transfer_fisher(ref_model, task, same_task=False, head="refit", seed=s, **fisher_kw)
-                    )
+                    embeddings.append(transfer_fisher(
+                        ref_model, seen_by(tasks[ref], task), same_task=False, head="refit", seed=s, **fisher_kw))
                     bar.update(1)
                 for a in range(n):
                     for b in range(a + 1, n):
                         matrix[a][b] = matrix[b][a] = task2vec_distance(embeddings[a], embeddings[b])
+            else:
+                for a, task_a in enumerate(tasks):
+                    model_a = probes.probe(task_a)
+                    for b, task_b in enumerate(tasks):
+                        bar.set_postfix_str(f"seed {s}: {method} {names[a]}→{task_b.name}")
+                        matrix[a][b] = transfer_score(model_a, seen_by(task_a, task_b), method, device=dev)
+                        bar.update(1)
             per_seed.append(matrix)
     finally:
         bar.close()
     mean, std = seed_mean_std(per_seed)
+    better = higher_is_better(method)
     cfg: dict[str, Any] = {
         "method": method,
+        "higher_is_better": better,
         "probe": config.to_dict(),
         "seeds": seeds,
         "probe_seeds": probe_seeds,
-        "fisher_kind": kind,
-        "fisher_method": fisher_method,
-        "fisher_split": "val",
         "device": str(dev),
         "cpu_threads": torch.get_num_threads(),
         "seconds": round(time.perf_counter() - start, 3),
         "std": "sample standard deviation over seeds (ddof=1); 0 with one seed",
     }
+    if method in ("ftd", "task2vec"):
+        cfg.update(fisher_kind=kind, fisher_method=fisher_method, fisher_split="val")
     if method == "ftd":
         cfg.update(
             head=head, layers=layers, normalise=normalise, squared=squared,
@@ -269,18 +343,24 @@ def distance_matrix(
             else "d = ||F_ab^1/2 - F_bb^1/2||_F / sqrt(2), in [0, 1]",
             refit_l2=REFIT_L2 if head == "refit" else None,
         )
-    else:
+    elif method == "task2vec":
         cfg.update(
             reference_task=names[ref],
             form="1 - cos(F_a/(F_a+F_b), F_b/(F_a+F_b)) over body parameters (symmetric)",
             refit_l2=REFIT_L2,
         )
+    else:
+        cfg.update(score_split=SCORE_SPLIT, form=f"{method} of the source probe on the target (higher is better)")
+    if adapted:
+        cfg["adapted"] = sorted(
+            ({"task": t.name, "from": shape_text(t.adapter["from_shape"]), "adapter": t.adapter["key"]}
+             for t in adapted.values()), key=lambda r: (r["task"], r["adapter"]))
     return DistanceMatrix(
         tasks=names,
         mean=mean,
         std=std,
         per_seed=per_seed,
-        nearest=nearest_sources(names, mean, per_seed),
+        nearest=nearest_sources(names, mean, per_seed, higher_is_better=better),
         config=cfg,
         probes=records,
         specs=[t.spec for t in tasks],
