@@ -367,6 +367,7 @@ def test_distance_matrix_errors(digits):
     for bad in (dict(method="kl"), dict(head="x"), dict(layers="x"), dict(normalise="x"), dict(kind="x")):
         with pytest.raises(ConfigError, match="unknown"):
             distance_matrix([t0, t1], quiet=True, **bad)
-    other = dataclasses.replace(t1, input_shape=(1, 28, 28))
+    # Other sizes and grey/RGB are adapted (tests/test_distance_scores.py); two channels cannot be.
+    other = dataclasses.replace(t1, input_shape=(2, 8, 8))
     with pytest.raises(TanasError, match="input"):
         distance_matrix([t0, other], quiet=True)
