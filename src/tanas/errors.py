@@ -49,3 +49,10 @@ class CorruptDataError(DataError):
 
 class DataShapeError(DataError):
     """Arrays have the wrong shape or dtype."""
+
+
+# --------------------------------------------------------------------------- fisher
+
+
+class FisherError(TanasError):
+    """The Fisher cannot be computed for this model (or with the requested method)."""

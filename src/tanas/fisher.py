@@ -55,7 +55,7 @@ from typing import Any, Callable, Iterable, Iterator
 import torch
 from torch import Tensor, nn
 
-from tanas.errors import ConfigError, DataError, TanasError
+from tanas.errors import ConfigError, DataError, FisherError
 from tanas.runtime import make_generator, progress, resolve_device
 
 __all__ = [
@@ -84,10 +84,6 @@ _CACHE_ELEMENTS = 2**19
 _UNFOLD_ELEMENTS = 2**22
 # Relative L2 error above which an engine is judged to disagree with the loop.
 _VERIFY_RTOL = 1e-3
-
-
-class FisherError(TanasError):
-    """The Fisher cannot be computed for this model (or with the requested method)."""
 
 
 @dataclass(frozen=True)
