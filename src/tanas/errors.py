@@ -70,3 +70,10 @@ class DistanceError(TanasError):
 
 class ScoreError(TanasError):
     """The inputs of a transferability score are malformed (shape, dtype, NaN, too few samples)."""
+
+
+# --------------------------------------------------------------------------- fisher
+
+
+class FisherError(TanasError):
+    """The Fisher cannot be computed for this model (or with the requested method)."""
