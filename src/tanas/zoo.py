@@ -51,7 +51,17 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from tanas.errors import ConfigError, TanasError
+from tanas.errors import (  # noqa: F401  (the zoo errors are re-exported from here)
+    ConfigError,
+    TanasError,
+    UnknownZooTaskError,
+    ZooBusyError,
+    ZooConflictError,
+    ZooCorruptError,
+    ZooError,
+    ZooNotFoundError,
+    ZooVersionError,
+)
 from tanas.runtime import atomic_write_bytes, mean_std
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -75,37 +85,6 @@ STALE_TMP_SECONDS = 24 * 3600.0
 
 _OBJECT_NAME = re.compile(r"^[0-9a-f]{64}\.safetensors$")
 _TMP_NAME = re.compile(r"^(\d+)-[0-9a-f]+\.part$")
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class ZooError(TanasError):
-    """The zoo cannot do what was asked."""
-
-
-class ZooNotFoundError(ZooError):
-    """There is no zoo at the given path."""
-
-
-class ZooVersionError(ZooError):
-    """The zoo was written by a newer version of tanas."""
-
-
-class UnknownZooTaskError(ZooError):
-    """No task in the zoo has the given name."""
-
-
-class ZooConflictError(ZooError):
-    """A name is already taken by a task with different data."""
-
-
-class ZooCorruptError(ZooError):
-    """An artifact is missing or its bytes do not match their hash."""
-
-
-class ZooBusyError(ZooError):
-    """Another process held the zoo's write lock for too long."""
 
 
 # --------------------------------------------------------------------------- records
