@@ -3,8 +3,11 @@
 Torch-free (standard library only): ``tanas zoo list`` and a fully cached ``tanas
 zoo nearest`` read the catalogue without importing torch.
 
-**Schema version** (``PRAGMA user_version``): a newer catalogue than this code
-knows raises :class:`~tanas.errors.ZooVersionError`.
+**Schema versions** (``PRAGMA user_version``): 1 is the first release; 2 renames
+the Fisher-kind column of ``fishers`` and ``distances`` from ``kind`` to
+``fisher_kind`` (``kind`` is the *task* kind in ``tasks``). Opening an older
+catalogue migrates it in one transaction under the write lock; a newer one raises
+:class:`~tanas.errors.ZooVersionError`.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from tanas.errors import ZooBusyError, ZooCorruptError, ZooError, ZooVersionErro
 from tanas.zoo.values import now
 
 #: Version of the catalogue schema this code writes (stored as ``PRAGMA user_version``).
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 CATALOGUE = "zoo.sqlite"
 
 _SCHEMA = (
@@ -52,11 +55,11 @@ _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS fishers (
         id INTEGER PRIMARY KEY,
         probe_id INTEGER NOT NULL REFERENCES probes(id) ON DELETE CASCADE,
-        kind TEXT NOT NULL,
+        fisher_kind TEXT NOT NULL,
         object TEXT NOT NULL,
         seconds REAL NOT NULL,
         created_at REAL NOT NULL,
-        UNIQUE (probe_id, kind))""",
+        UNIQUE (probe_id, fisher_kind))""",
     """CREATE TABLE IF NOT EXISTS searches (
         id INTEGER PRIMARY KEY,
         task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
@@ -74,7 +77,7 @@ _SCHEMA = (
         target_object TEXT NOT NULL,     -- sha of the target probe's weights
         target_fp TEXT NOT NULL,
         seed INTEGER NOT NULL,
-        kind TEXT NOT NULL,
+        fisher_kind TEXT NOT NULL,
         head TEXT NOT NULL,
         layers TEXT NOT NULL,
         normalise TEXT NOT NULL,
@@ -83,14 +86,19 @@ _SCHEMA = (
         config_hash TEXT NOT NULL,
         value REAL NOT NULL,
         created_at REAL NOT NULL,
-        PRIMARY KEY (source_object, target_object, target_fp, seed, kind, head, layers, normalise, squared))""",
+        PRIMARY KEY (source_object, target_object, target_fp, seed, fisher_kind, head, layers, normalise, squared))""",
     "CREATE INDEX IF NOT EXISTS probes_object ON probes(object)",
     "CREATE INDEX IF NOT EXISTS fishers_object ON fishers(object)",
     "CREATE INDEX IF NOT EXISTS genotypes_task ON genotypes(task_id, score)",
 )
 
-#: Statements that take a catalogue from version N to N + 1.
-_MIGRATIONS: dict[int, tuple[str, ...]] = {}
+#: Statements that take a catalogue from version N to N + 1. RENAME COLUMN (SQLite 3.25) also
+#: renames the column in the table's UNIQUE and PRIMARY KEY constraints.
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: ("ALTER TABLE fishers RENAME COLUMN kind TO fisher_kind",
+        "ALTER TABLE distances RENAME COLUMN kind TO fisher_kind"),
+}
+
 
 class Catalogue:
     """The connection to ``zoo.sqlite`` in the zoo folder ``path``, created, checked and migrated on open.
@@ -145,9 +153,13 @@ class Catalogue:
                 self.db.execute(statement)
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('created_at', ?)", (repr(now()),))
         else:
-            for step in range(version, SCHEMA_VERSION):
-                for statement in _MIGRATIONS[step]:
-                    self.db.execute(statement)
+            try:
+                for step in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[step]:
+                        self.db.execute(statement)
+            except sqlite3.DatabaseError as exc:  # rolled back by write(): the catalogue is left as it was
+                raise ZooCorruptError(f"cannot migrate the zoo catalogue {self.path / CATALOGUE} from schema version "
+                                      f"{version} to {SCHEMA_VERSION} ({exc}); it was left unchanged") from exc
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def busy_error(self, exc: sqlite3.OperationalError) -> ZooBusyError:

@@ -81,8 +81,8 @@ class TaskRows:
         """The :class:`TaskEntry` of a task row: its probes with their Fishers, and its best genotype."""
         probes = []
         for p in self.db.execute("SELECT * FROM probes WHERE task_id = ? ORDER BY config_hash, seed", (row["id"],)):
-            fishers = {f["kind"]: f["object"] for f in self.db.execute(
-                "SELECT kind, object FROM fishers WHERE probe_id = ? ORDER BY kind", (p["id"],))}
+            fishers = {f["fisher_kind"]: f["object"] for f in self.db.execute(
+                "SELECT fisher_kind, object FROM fishers WHERE probe_id = ? ORDER BY fisher_kind", (p["id"],))}
             probes.append(ProbeEntry(seed=int(p["seed"]), probe=p["probe"], config_hash=p["config_hash"],
                                      config=json.loads(p["config"]), record=json.loads(p["record"]),
                                      object=p["object"], fishers=fishers))
@@ -212,14 +212,14 @@ class ArtifactRows:
 
     # ------------------------------------------------------------------ Fishers
 
-    def fisher(self, probe_id: int, kind: str) -> sqlite3.Row | None:
-        return self.db.execute("SELECT * FROM fishers WHERE probe_id = ? AND kind = ?",
-                               (probe_id, kind)).fetchone()
+    def fisher(self, probe_id: int, fisher_kind: str) -> sqlite3.Row | None:
+        return self.db.execute("SELECT * FROM fishers WHERE probe_id = ? AND fisher_kind = ?",
+                               (probe_id, fisher_kind)).fetchone()
 
-    def insert_fisher(self, probe_id: int, kind: str, sha: str, seconds: float) -> None:
+    def insert_fisher(self, probe_id: int, fisher_kind: str, sha: str, seconds: float) -> None:
         """Reference a Fisher's tensors; one another process stored first wins (INSERT OR IGNORE)."""
-        self.db.execute("INSERT OR IGNORE INTO fishers (probe_id, kind, object, seconds, created_at) "
-                        "VALUES (?, ?, ?, ?, ?)", (probe_id, kind, sha, seconds, now()))
+        self.db.execute("INSERT OR IGNORE INTO fishers (probe_id, fisher_kind, object, seconds, created_at) "
+                        "VALUES (?, ?, ?, ?, ?)", (probe_id, fisher_kind, sha, seconds, now()))
 
     def delete_fisher(self, fisher_id: int) -> None:
         self.db.execute("DELETE FROM fishers WHERE id = ?", (fisher_id,))
@@ -231,7 +231,7 @@ class ArtifactRows:
         """The cached FTD of (source probe, target probe, target data, seed, options), if any."""
         hit = self.db.execute(
             "SELECT value FROM distances WHERE source_object = ? AND target_object = ? AND target_fp = ? AND "
-            "seed = ? AND kind = ? AND head = ? AND layers = ? AND normalise = ? AND squared = ?",
+            "seed = ? AND fisher_kind = ? AND head = ? AND layers = ? AND normalise = ? AND squared = ?",
             (source_object, target_object, target_fp, seed, *options.key())).fetchone()
         return None if hit is None else float(hit["value"])
 
@@ -239,7 +239,7 @@ class ArtifactRows:
                      options: "NearestOptions", source_fp: str, chash: str, value: float) -> None:
         with self.catalogue.write():
             self.db.execute(
-                "INSERT OR REPLACE INTO distances (source_object, target_object, target_fp, seed, kind, "
+                "INSERT OR REPLACE INTO distances (source_object, target_object, target_fp, seed, fisher_kind, "
                 "head, layers, normalise, squared, source_fp, config_hash, value, created_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (source_object, target_object, target_fp, seed, *options.key(), source_fp, chash, value, now()))
@@ -262,10 +262,10 @@ class ArtifactRows:
                                  "JOIN tasks t ON t.id = p.task_id"):
             refs.setdefault(r["object"], []).append({"what": "probe", "task": r["name"] or r["spec"],
                                                      "seed": int(r["seed"]), "probe": r["probe"], "object": r["object"]})
-        for r in self.db.execute("SELECT f.object, f.kind, p.seed, t.name, t.spec FROM fishers f JOIN probes p "
+        for r in self.db.execute("SELECT f.object, f.fisher_kind, p.seed, t.name, t.spec FROM fishers f JOIN probes p "
                                  "ON p.id = f.probe_id JOIN tasks t ON t.id = p.task_id"):
             refs.setdefault(r["object"], []).append({"what": "fisher", "task": r["name"] or r["spec"],
-                                                     "seed": int(r["seed"]), "kind": r["kind"],
+                                                     "seed": int(r["seed"]), "kind": r["fisher_kind"],
                                                      "object": r["object"]})
         return refs
 
