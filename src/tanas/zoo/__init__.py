@@ -61,7 +61,15 @@ from tanas.zoo.catalogue import CATALOGUE, SCHEMA_VERSION
 from tanas.zoo.names import is_task_file, zoo_task_name
 from tanas.zoo.nearest import NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, STALE_TMP_SECONDS, TMP_DIR
-from tanas.zoo.records import AddResult, CheckReport, GenotypeEntry, NearestResult, Neighbor, ProbeEntry, TaskEntry
+from tanas.zoo.records import (
+    AddResult,
+    CheckReport,
+    GenotypeEntry,
+    NearestResult,
+    Neighbor,
+    ProbeEntry,
+    TaskEntry,
+)
 from tanas.zoo.taskzoo import TaskZoo
 from tanas.zoo.values import GENOTYPE_EDGES, config_dict, config_hash, validate_genotype
 

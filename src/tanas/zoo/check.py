@@ -20,7 +20,7 @@ class Checker:
         self.catalogue, self.artifacts, self.objects = catalogue, artifacts, objects
 
     def check(self, *, repair: bool = False) -> CheckReport:
-        """Verify the catalogue and every artifact; with ``repair`` fix what can be fixed (see :meth:`TaskZoo.check`)."""
+        """Verify the catalogue and every artifact; with ``repair`` fix what can (see :meth:`TaskZoo.check`)."""
         if not repair:
             return self.scan()
         counts = {"rows_removed": 0, "files_removed": 0, "tmp_removed": 0, "distances_removed": 0}

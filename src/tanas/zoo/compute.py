@@ -56,9 +56,9 @@ class Compute:
         matches = [t for t in tasks if t.fingerprint() == row["fingerprint"]]
         if not matches:
             raise ZooError(
-                f"zoo task {label!r}: rebuilding it from {row['origin']!r} (seed {row['data_seed']}) gives different data "
-                f"than when it was added (fingerprint {row['fingerprint'][:12]}); point --data-root at the data it was "
-                "added with, or remove and re-add the task"
+                f"zoo task {label!r}: rebuilding it from {row['origin']!r} (seed {row['data_seed']}) gives different "
+                f"data than when it was added (fingerprint {row['fingerprint'][:12]}); point --data-root at the data "
+                "it was added with, or remove and re-add the task"
             )
         return matches[0]
 
@@ -98,7 +98,8 @@ class Compute:
         """(probe row, Fisher object sha) for (task, config, seed, Fisher kind), computing what is missing."""
         from tanas.distance import transfer_fisher
 
-        probe_row, model = self.ensure_probe(task_id, task, config, chash, seed, device=device, quiet=quiet, stats=stats)
+        probe_row, model = self.ensure_probe(task_id, task, config, chash, seed, device=device, quiet=quiet,
+                                             stats=stats)
         row = self.artifacts.fisher(probe_row["id"], kind)
         if row is not None:
             if self.objects.ok(row["object"]):
@@ -137,8 +138,8 @@ class Compute:
             raise ZooCorruptError(f"{what}: stored weights do not fit the {record.probe} probe ({exc})") from exc
         return model.eval(), record
 
-    def distance(self, source_row: sqlite3.Row, seed: int, target: "TargetFishers", fisher_bb: dict[str, "torch.Tensor"],
-                 options: "NearestOptions", device: Any) -> float:
+    def distance(self, source_row: sqlite3.Row, seed: int, target: "TargetFishers",
+                 fisher_bb: dict[str, "torch.Tensor"], options: "NearestOptions", device: Any) -> float:
         """FTD d(source→target) for one seed, from the target's F_{b→b} and the source probe's F_{a→b}."""
         from tanas.distance import fisher_task_distance, transfer_fisher
 

@@ -31,8 +31,9 @@ class ProbeConfigs:
         matching = {h: c for h, c in self.listed().items() if probe is None or c.get("name") == probe}
         if len(matching) > 1:
             listed = "; ".join(f"{h}: {c}" for h, c in sorted(matching.items()))
-            raise ConfigError(f"the zoo holds {len(matching)} probe configs{'' if probe is None else f' named {probe!r}'} "
-                              f"({listed}); pass the ProbeConfig to use")
+            named = "" if probe is None else f" named {probe!r}"
+            raise ConfigError(f"the zoo holds {len(matching)} probe configs{named} ({listed}); "
+                              "pass the ProbeConfig to use")
         return next(iter(matching.items()), None)
 
     def key(self, config: "ProbeConfig") -> str:

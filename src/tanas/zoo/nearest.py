@@ -99,7 +99,8 @@ class Nearest:
             raise ConfigError(f"k must be at least 1, not {k}")
         stored = self.configs.stored(probe)
         if stored is None:
-            what = "any probe" if probe is None else f"a {probe} probe" if isinstance(probe, str) else "a probe of this config"
+            what = ("any probe" if probe is None else f"a {probe} probe" if isinstance(probe, str)
+                    else "a probe of this config")
             raise ZooError(f"no task in the zoo at {self.tasks.catalogue.path} has {what}; add tasks first with "
                            f"`tanas zoo add TASK --probe {getattr(probe, 'name', probe) or 'cnn'}`")
         chash, cfg = stored
@@ -118,8 +119,8 @@ class Nearest:
         return NearestResult(
             target=resolved.label, fingerprint=resolved.fingerprint, neighbors=neighbors, skipped=skipped,
             computed=len(plan.misses), cached=cached,
-            config={"probe": cfg["name"], "config_hash": chash, "seeds": sorted({s for src in sources for s in src.objects}),
-                    **options.to_dict()})
+            config={"probe": cfg["name"], "config_hash": chash,
+                    "seeds": sorted({s for source in sources for s in source.objects}), **options.to_dict()})
 
     def resolve_target(self, target: "str | Task") -> Target:
         """A zoo name, or a Task found by fingerprint (listed or cached) when stored, else taken as it is."""
@@ -162,7 +163,8 @@ class Nearest:
             sources.append(Source(row=row, objects=use))
         if not sources:
             reasons = "; ".join(f"{n}: {why}" for n, why in skipped.items()) or "the zoo has no other task"
-            raise ZooError(f"no zoo task to compare with ({reasons}); add tasks with `tanas zoo add TASK --probe {cfg['name']}`")
+            raise ZooError(f"no zoo task to compare with ({reasons}); add tasks with "
+                           f"`tanas zoo add TASK --probe {cfg['name']}`")
         return sources, skipped
 
     def plan_distances(self, sources: list[Source], target: Target, fishers: TargetFishers,

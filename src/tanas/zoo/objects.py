@@ -80,8 +80,8 @@ class ObjectStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
-            raise ZooCorruptError(f"{what}: artifact {path} is missing; run `tanas zoo check --repair --zoo {self.root}` "
-                                  "and add the task again") from exc
+            raise ZooCorruptError(f"{what}: artifact {path} is missing; run "
+                                  f"`tanas zoo check --repair --zoo {self.root}` and add the task again") from exc
         except OSError as exc:
             raise ZooCorruptError(f"{what}: cannot read artifact {path} ({exc})") from exc
         if sha256(data) != sha:

@@ -55,7 +55,8 @@ class TaskRows:
         if len(rows) == 1:
             return rows[0]
         if len(rows) > 1:
-            raise UnknownZooTaskError(f"{len(rows)} zoo tasks have the spec {name!r} ({', '.join(r['name'] for r in rows)}); "
+            names = ", ".join(r["name"] for r in rows)
+            raise UnknownZooTaskError(f"{len(rows)} zoo tasks have the spec {name!r} ({names}); "
                                       "give one of these names")
         if re.fullmatch(r"[0-9a-f]{6,64}", name):
             rows = self.db.execute("SELECT * FROM tasks WHERE name IS NOT NULL AND fingerprint LIKE ?",
@@ -65,7 +66,8 @@ class TaskRows:
         known = [r["name"] for r in self.listed()]
         shown = ", ".join(known[:8]) + (", …" if len(known) > 8 else "")
         hint = f"zoo tasks: {shown}" if known else "the zoo is empty"
-        raise UnknownZooTaskError(f"no task {name!r} in the zoo at {self.catalogue.path} ({hint}); see `tanas zoo list`")
+        raise UnknownZooTaskError(f"no task {name!r} in the zoo at {self.catalogue.path} ({hint}); "
+                                  "see `tanas zoo list`")
 
     def for_task(self, task: "str | Task") -> sqlite3.Row:
         """The row of a zoo name (see :meth:`resolve`) or of a Task's data (listed or cached)."""
@@ -116,8 +118,8 @@ class TaskRows:
                     return int(row["id"]), name
                 return int(row["id"]), row["name"]
             cursor = self.db.execute(
-                "INSERT INTO tasks (fingerprint, name, spec, task_name, origin, source, kind, num_classes, input_shape, "
-                "data_seed, created_at, listed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO tasks (fingerprint, name, spec, task_name, origin, source, kind, num_classes, "
+                "input_shape, data_seed, created_at, listed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (fp, name, task.spec, task.name, origin, task.source, task.kind, int(task.num_classes),
                  json.dumps(list(task.input_shape)), int(task.seed), now(), None if name is None else now()))
             return int(cursor.lastrowid), name
@@ -192,13 +194,15 @@ class ArtifactRows:
             wanted = probe if isinstance(probe, str) else None
             rows = [r for r in rows if (r["probe"] == wanted if wanted else r["config_hash"] == chash)]
         if not rows:
-            seeds = sorted({int(r["seed"]) for r in self.db.execute("SELECT seed FROM probes WHERE task_id = ?", (task_id,))})
-            raise ZooError(f"zoo task {label!r} has no {'' if probe is None else str(getattr(probe, 'name', probe)) + ' '}"
-                           f"probe for seed {seed} (stored seeds: {seeds or 'none'}); add it with "
-                           f"`tanas zoo add {label} --seeds {seed + 1}`")
+            seeds = sorted({int(r["seed"]) for r in self.db.execute("SELECT seed FROM probes WHERE task_id = ?",
+                                                                    (task_id,))})
+            which = "" if probe is None else str(getattr(probe, "name", probe)) + " "
+            raise ZooError(f"zoo task {label!r} has no {which}probe for seed {seed} (stored seeds: {seeds or 'none'}); "
+                           f"add it with `tanas zoo add {label} --seeds {seed + 1}`")
         if len(rows) > 1:
-            raise ZooError(f"zoo task {label!r} has {len(rows)} probes for seed {seed} "
-                           f"({', '.join(r['probe'] + ':' + r['config_hash'] for r in rows)}); say which probe config to use")
+            listed = ", ".join(r["probe"] + ":" + r["config_hash"] for r in rows)
+            raise ZooError(f"zoo task {label!r} has {len(rows)} probes for seed {seed} ({listed}); "
+                           "say which probe config to use")
         return rows[0]
 
     def configs(self, *, listed: bool) -> list[tuple[str, dict[str, Any]]]:
@@ -261,7 +265,8 @@ class ArtifactRows:
         for r in self.db.execute("SELECT p.object, p.seed, p.probe, t.name, t.spec FROM probes p "
                                  "JOIN tasks t ON t.id = p.task_id"):
             refs.setdefault(r["object"], []).append({"what": "probe", "task": r["name"] or r["spec"],
-                                                     "seed": int(r["seed"]), "probe": r["probe"], "object": r["object"]})
+                                                     "seed": int(r["seed"]), "probe": r["probe"],
+                                                     "object": r["object"]})
         for r in self.db.execute("SELECT f.object, f.fisher_kind, p.seed, t.name, t.spec FROM fishers f JOIN probes p "
                                  "ON p.id = f.probe_id JOIN tasks t ON t.id = p.task_id"):
             refs.setdefault(r["object"], []).append({"what": "fisher", "task": r["name"] or r["spec"],
@@ -271,7 +276,8 @@ class ArtifactRows:
 
     def count(self) -> int:
         """How many probe and Fisher rows there are."""
-        return int(self.db.execute("SELECT (SELECT COUNT(*) FROM probes) + (SELECT COUNT(*) FROM fishers)").fetchone()[0])
+        query = "SELECT (SELECT COUNT(*) FROM probes) + (SELECT COUNT(*) FROM fishers)"
+        return int(self.db.execute(query).fetchone()[0])
 
     def forget_object(self, sha: str) -> None:
         """Inside a write transaction: delete the rows referencing ``sha``.

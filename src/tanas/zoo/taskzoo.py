@@ -22,7 +22,13 @@ from tanas.zoo.configs import ProbeConfigs
 from tanas.zoo.names import default_origin, is_task_file, zoo_task_name
 from tanas.zoo.nearest import Nearest, NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, TMP_DIR, ObjectStore
-from tanas.zoo.records import AddResult, CheckReport, GenotypeEntry, NearestResult, TaskEntry
+from tanas.zoo.records import (
+    AddResult,
+    CheckReport,
+    GenotypeEntry,
+    NearestResult,
+    TaskEntry,
+)
 from tanas.zoo.rows import ArtifactRows, TaskRows
 from tanas.zoo.values import check_kind, seed_list, to_json, validate_genotype
 
@@ -162,7 +168,8 @@ class TaskZoo:
 
         stats = Counters()
         for seed in progress(seed_values, desc=f"zoo add {listed_name}", quiet=quiet, unit="seed"):
-            self._compute.ensure_fisher(task_id, task, config, chash, seed, kind, device=device, quiet=True, stats=stats)
+            self._compute.ensure_fisher(task_id, task, config, chash, seed, kind, device=device, quiet=True,
+                                        stats=stats)
         entry = self._tasks.entry(self._tasks.by_id(task_id))
         return AddResult(entry=entry, probes_trained=stats.probes_trained, probes_reused=stats.probes_reused,
                          fishers_computed=stats.fishers_computed, fishers_reused=stats.fishers_reused,
@@ -219,7 +226,8 @@ class TaskZoo:
 
     # ------------------------------------------------------------------ genotypes
 
-    def put_genotype(self, name: str, genotype: Sequence[str], score: float, record: dict[str, Any] | None = None) -> int:
+    def put_genotype(self, name: str, genotype: Sequence[str], score: float,
+                     record: dict[str, Any] | None = None) -> int:
         """Store a genotype found for task ``name`` with its score (higher is better) and search record.
 
         Returns the genotype's id. The best genotype is the one with the highest score.
@@ -298,7 +306,8 @@ def _prepare_folder(path: Path, create: bool) -> None:
         raise ZooError(f"zoo path {path} is a file, not a folder; give a folder with --zoo")
     if not (path / CATALOGUE).exists():
         if not create:
-            raise ZooNotFoundError(f"no zoo at {path} (no {CATALOGUE}); create one with `tanas zoo add TASK --zoo {path}`")
+            raise ZooNotFoundError(f"no zoo at {path} (no {CATALOGUE}); create one with "
+                                   f"`tanas zoo add TASK --zoo {path}`")
         ours = {OBJECTS_DIR, TMP_DIR, CATALOGUE, *(CATALOGUE + x for x in ("-wal", "-shm", "-journal"))}
         if path.exists() and any(p.name not in ours for p in path.iterdir()):
             raise ZooError(f"{path} is a non-empty folder without {CATALOGUE}; give an empty or new folder for the zoo")

@@ -36,7 +36,8 @@ def to_json(value: Any, what: str) -> str:
     try:
         return json.dumps(value, sort_keys=True, allow_nan=False, default=_json_default)
     except (TypeError, ValueError) as exc:
-        raise ZooError(f"{what} is not JSON-serialisable ({exc}); pass plain dicts, lists, str, int and finite floats") from exc
+        raise ZooError(f"{what} is not JSON-serialisable ({exc}); "
+                       "pass plain dicts, lists, str, int and finite floats") from exc
 
 
 def _json_default(value: Any) -> Any:
@@ -90,7 +91,8 @@ def validate_genotype(genotype: Sequence[str]) -> list[str]:
         genotype = list(ops)
     ops = list(genotype)
     if len(ops) != GENOTYPE_EDGES or not all(isinstance(op, str) and op for op in ops):
-        raise ZooError(f"a genotype is a list of {GENOTYPE_EDGES} op names (edges 0→1, 0→2, 1→2, 0→3, 1→3, 2→3), got {ops!r}")
+        raise ZooError(f"a genotype is a list of {GENOTYPE_EDGES} op names (edges 0→1, 0→2, 1→2, 0→3, 1→3, 2→3), "
+                       f"got {ops!r}")
     return ops
 
 
