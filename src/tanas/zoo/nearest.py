@@ -125,10 +125,10 @@ class Nearest:
     def resolve_target(self, target: "str | Task") -> Target:
         """A zoo name, or a Task found by fingerprint (listed or cached) when stored, else taken as it is."""
         if isinstance(target, str):
-            row: sqlite3.Row | None = self.tasks.resolve(target)
-            assert row is not None
-            return Target(label=row["name"], fingerprint=row["fingerprint"], input_shape=json.loads(row["input_shape"]),
-                          num_classes=int(row["num_classes"]), row=row, task=None)
+            listed = self.tasks.resolve(target)
+            return Target(label=listed["name"], fingerprint=listed["fingerprint"],
+                          input_shape=json.loads(listed["input_shape"]), num_classes=int(listed["num_classes"]),
+                          row=listed, task=None)
         row = self.tasks.by_fingerprint(target.fingerprint())
         if row is None:
             return Target(label=target.name, fingerprint=target.fingerprint(), input_shape=list(target.input_shape),
