@@ -263,6 +263,100 @@ def test_opening_errors(tmp_path: Path) -> None:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
+V1_DUMP = Path(__file__).parent / "data" / "zoo_v1.sql"
+
+
+def _columns(db: sqlite3.Connection, table: str) -> list[str]:
+    return [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+
+
+def _unique_columns(db: sqlite3.Connection, table: str) -> set[tuple[str, ...]]:
+    indexes = [row[1] for row in db.execute(f"PRAGMA index_list({table})") if row[2]]
+    return {tuple(r[2] for r in db.execute(f"PRAGMA index_info({name})")) for name in indexes}
+
+
+def test_a_version_1_zoo_is_migrated_and_reads_back(tmp_path: Path) -> None:
+    """A catalogue written by schema version 1 (tests/data/zoo_v1.sql, see its header) opens and migrates.
+
+    Only its catalogue is kept, not its object files: this test reads what the catalogue holds
+    (tasks, probe and Fisher records, genotypes, cached distances) and nothing that loads an artifact
+    (load_probe, load_fisher, check would need or report the missing files).
+    """
+    path = tmp_path / "zoo"
+    path.mkdir()
+    with sqlite3.connect(path / "zoo.sqlite") as db:
+        db.executescript(V1_DUMP.read_text())
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert "kind" in _columns(db, "fishers") and "fisher_kind" not in _columns(db, "fishers")
+    db.close()
+
+    with TaskZoo(path, create=False) as zoo:
+        assert zoo.names() == ["digits:indicator:1", "paper-digits/T0"]  # the cached target stays unlisted
+        t0 = zoo.get("paper-digits/T0")
+        assert (t0.spec, t0.kind, t0.origin, t0.fingerprint[:12]) == (
+            "digits:indicator:0", "indicator", "paper-digits/T0", "29506693a042")
+        (probe,) = t0.probes
+        assert (probe.seed, probe.probe, probe.config_hash) == (0, "cnn", "0620528cc1801282")
+        assert probe.config["max_epochs"] == 2 and 0.0 < probe.val_acc <= 1.0
+        assert probe.object.startswith("4615f0010c3f")
+        assert probe.fishers == {"empirical": "529bf965472d55b73a032fcd5e07feae13f123788a63320a14c244cb5fba0210"}
+        assert zoo.get("digits:indicator:1").probes[0].fishers["empirical"].startswith("259e4586cb12")
+        assert zoo.config_key(TINY) == "0620528cc1801282"
+        (genotype,) = zoo.genotypes("paper-digits/T0")
+        assert genotype.genotype == GENOTYPE and genotype.score == 0.75
+        assert genotype.record == {"seed": 0, "strategy": "fuse"} and zoo.best_genotype("paper-digits/T0") == genotype
+        assert zoo.get("digits:indicator:1").best is None
+
+        # The cached distances answer without computing anything (nothing to compute them from).
+        near = zoo.nearest("paper-digits/T0")
+        assert (near.computed, near.cached) == (0, 2)
+        assert [(n.name, n.distance) for n in near] == [("paper-digits/T0", 0.0),
+                                                        ("digits:indicator:1", 0.6828820684282138)]
+        assert near[0].genotype == GENOTYPE and near.config["kind"] == "empirical"
+        outside = zoo.nearest(parse_task("digits:subset:3,5")[0])  # the unlisted cached target
+        assert (outside.computed, outside.cached) == (0, 2)
+        assert [(n.name, n.distance) for n in outside] == [("paper-digits/T0", 0.6596401053058608),
+                                                           ("digits:indicator:1", 0.6844863297240908)]
+
+    TaskZoo(tmp_path / "fresh").close()
+    with sqlite3.connect(path / "zoo.sqlite") as db, sqlite3.connect(tmp_path / "fresh" / "zoo.sqlite") as new:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        for table in ("fishers", "distances"):
+            assert "fisher_kind" in _columns(db, table) and "kind" not in _columns(db, table)
+        assert "kind" in _columns(db, "tasks")  # the task kind keeps its name
+        for table in ("meta", "tasks", "probes", "fishers", "searches", "genotypes", "distances"):
+            # the migrated catalogue has the schema a new zoo gets, constraints included
+            assert _columns(db, table) == _columns(new, table)
+            assert _unique_columns(db, table) == _unique_columns(new, table)
+        assert ("probe_id", "fisher_kind") in _unique_columns(db, "fishers")
+        assert db.execute("SELECT COUNT(*) FROM distances").fetchone()[0] == 4
+    db.close()
+    new.close()
+    with TaskZoo(path, create=False) as again:  # opening a migrated zoo again changes nothing
+        assert again.names() == ["digits:indicator:1", "paper-digits/T0"]
+
+
+def test_a_failed_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The migration runs in one transaction: when a step fails, the catalogue stays at version 1."""
+    import tanas.zoo.catalogue as catalogue
+
+    path = tmp_path / "zoo"
+    path.mkdir()
+    with sqlite3.connect(path / "zoo.sqlite") as db:
+        db.executescript(V1_DUMP.read_text())
+    db.close()
+    monkeypatch.setitem(catalogue._MIGRATIONS, 1, (*catalogue._MIGRATIONS[1], "ALTER TABLE nowhere ADD COLUMN x"))
+    with pytest.raises(ZooCorruptError, match="cannot migrate .* from schema version 1 to 2"):
+        TaskZoo(path, create=False)
+    with sqlite3.connect(path / "zoo.sqlite") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert "kind" in _columns(db, "fishers") and "kind" in _columns(db, "distances")
+    db.close()
+    monkeypatch.undo()
+    with TaskZoo(path, create=False) as zoo:  # the real migration then succeeds
+        assert zoo.get("paper-digits/T0").probes[0].fishers.keys() == {"empirical"}
+
+
 def test_argument_errors(zoo: TaskZoo) -> None:
     task = parse_task("digits:indicator:0")[0]
     for bad in (0, -1, [], [-2]):

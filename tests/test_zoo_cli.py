@@ -147,28 +147,28 @@ def test_concurrent_adds_lose_nothing_and_duplicate_nothing(tmp_path: Path) -> N
 # Fault injection: the child kills itself with SIGKILL at a precise point of a write.
 _KILL_AFTER_RENAME = """
 import os, signal, sys
-import tanas.zoo as z
+import tanas.zoo.objects as z
 def _die(self, sha, data):  # artifact renamed into place, catalogue transaction open, nothing committed
     os.kill(os.getpid(), signal.SIGKILL)
-z.TaskZoo._ensure_object_locked = _die
+z.ObjectStore.ensure_locked = _die
 """
 _KILL_MID_WRITE = """
 import os, signal, sys
-import tanas.zoo as z
+import tanas.zoo.objects as z
 def _die(self, sha, data):  # half of the artifact written to the temporary file
-    (self.path / "tmp" / f"{os.getpid()}-0bad.part").write_bytes(data[: len(data) // 2])
+    (self.root / "tmp" / f"{os.getpid()}-0bad.part").write_bytes(data[: len(data) // 2])
     os.kill(os.getpid(), signal.SIGKILL)
-z.TaskZoo._write_object_file = _die
+z.ObjectStore.write_file = _die
 """
 _KILL_BEFORE_COMMIT = """
 import os, signal, sys
-import tanas.zoo as z
-_probe_row = z.TaskZoo._probe_row
+import tanas.zoo.rows as z
+_probe_row = z.ArtifactRows.probe
 def _die(self, *args):  # the probe row is inserted but its transaction is not committed
-    if self._db.in_transaction:
+    if self.db.in_transaction:
         os.kill(os.getpid(), signal.SIGKILL)
     return _probe_row(self, *args)
-z.TaskZoo._probe_row = _die
+z.ArtifactRows.probe = _die
 """
 
 

@@ -77,3 +77,34 @@ class ScoreError(TanasError):
 
 class FisherError(TanasError):
     """The Fisher cannot be computed for this model (or with the requested method)."""
+
+
+# --------------------------------------------------------------------------- zoo
+
+
+class ZooError(TanasError):
+    """The zoo cannot do what was asked."""
+
+
+class ZooNotFoundError(ZooError):
+    """There is no zoo at the given path."""
+
+
+class ZooVersionError(ZooError):
+    """The zoo was written by a newer version of tanas."""
+
+
+class UnknownZooTaskError(ZooError):
+    """No task in the zoo has the given name."""
+
+
+class ZooConflictError(ZooError):
+    """A name is already taken by a task with different data."""
+
+
+class ZooCorruptError(ZooError):
+    """An artifact is missing or its bytes do not match their hash."""
+
+
+class ZooBusyError(ZooError):
+    """Another process held the zoo's write lock for too long."""

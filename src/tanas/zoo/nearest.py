@@ -1,0 +1,213 @@
+"""``TaskZoo.nearest``: the FTD from every zoo task to a target, in phases.
+
+1. :meth:`Nearest.resolve_target` finds the target's catalogue row (listed, or cached
+   by an earlier query) or takes the Task the caller gave;
+2. :meth:`Nearest.plan_sources` picks the zoo tasks to compare and their seeds, and
+   says why the others are skipped;
+3. :meth:`Nearest.plan_distances` looks each (source, seed) up in the distance cache;
+4. :meth:`Nearest.compute_missing` computes and caches the misses (the only phase that
+   imports torch or the data);
+5. :meth:`Nearest.assemble` averages over seeds and sorts the neighbours.
+
+One frozen :class:`NearestOptions` value is the distance's definition: it is part of
+the cache key and is passed from phase to phase.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Sequence
+
+from tanas.errors import ConfigError, ZooError
+from tanas.runtime import mean_std
+from tanas.zoo.compute import Compute, TargetFishers
+from tanas.zoo.configs import ProbeConfigs
+from tanas.zoo.records import NearestResult, Neighbor
+from tanas.zoo.rows import ArtifactRows, TaskRows
+from tanas.zoo.values import check_kind, seed_list
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tanas.data import Task
+    from tanas.probe import ProbeConfig
+
+
+@dataclass(frozen=True)
+class NearestOptions:
+    """What distance :meth:`TaskZoo.nearest` computes (see :func:`tanas.distance.fisher_task_distance`).
+
+    ``kind`` is the Fisher kind. The values are stored as they are in the distance
+    cache, so two queries share cached distances exactly when their options are equal.
+    """
+
+    kind: str = "empirical"
+    head: str = "refit"
+    layers: str = "all"
+    normalise: str = "whole"
+    squared: bool = False
+
+    def key(self) -> tuple[str, str, str, str, int]:
+        """The options' part of the distance cache key (the columns fisher_kind, head, layers, normalise, squared)."""
+        return self.kind, self.head, self.layers, self.normalise, int(self.squared)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "head": self.head, "layers": self.layers, "normalise": self.normalise,
+                "squared": self.squared}
+
+
+@dataclass(frozen=True)
+class Target:
+    """The resolved target: ``row`` when it is stored in the catalogue, ``task`` when the caller gave one."""
+
+    label: str
+    fingerprint: str
+    input_shape: list[int]
+    num_classes: int
+    row: sqlite3.Row | None
+    task: "Task | None"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A zoo task to compare with the target, and its probe objects by seed."""
+
+    row: sqlite3.Row
+    objects: dict[int, str]
+
+
+@dataclass
+class DistancePlan:
+    """Which (source index, seed) distances the cache holds (``values``) and which to compute (``misses``)."""
+
+    values: dict[tuple[int, int], float]
+    misses: list[tuple[int, int]]
+
+
+class Nearest:
+    """Runs nearest queries against a zoo's parts (see the module docstring for the phases)."""
+
+    def __init__(self, tasks: TaskRows, artifacts: ArtifactRows, configs: ProbeConfigs, compute: Compute) -> None:
+        self.tasks, self.artifacts, self.configs, self.compute = tasks, artifacts, configs, compute
+
+    def run(self, target: "str | Task", options: NearestOptions, *, k: int | None, probe: "str | ProbeConfig | None",
+            seeds: int | Sequence[int] | None, exclude: Sequence[str], device: Any, data_root: str | None,
+            quiet: bool) -> NearestResult:
+        # Everything up to the first cache miss reads only the catalogue: a fully cached
+        # query imports neither torch nor the data (and so answers in a fraction of a second).
+        if k is not None and k < 1:
+            raise ConfigError(f"k must be at least 1, not {k}")
+        stored = self.configs.stored(probe)
+        if stored is None:
+            what = ("any probe" if probe is None else f"a {probe} probe" if isinstance(probe, str)
+                    else "a probe of this config")
+            raise ZooError(f"no task in the zoo at {self.tasks.catalogue.path} has {what}; add tasks first with "
+                           f"`tanas zoo add TASK --probe {getattr(probe, 'name', probe) or 'cnn'}`")
+        chash, cfg = stored
+        wanted = None if seeds is None else set(seed_list(seeds))
+        excluded = {self.tasks.resolve(n)["name"] for n in exclude}
+
+        resolved = self.resolve_target(target)
+        sources, skipped = self.plan_sources(resolved, chash, cfg, wanted, excluded, options)
+        fishers = TargetFishers(self.compute, resolved.task, resolved.row, resolved.fingerprint, cfg, chash,
+                                options.kind, device, data_root)
+        plan = self.plan_distances(sources, resolved, fishers, options)
+        cached = len(plan.values)
+        if plan.misses:
+            self.compute_missing(plan, sources, resolved, fishers, options, chash, device=device, quiet=quiet)
+        neighbors = self.assemble(plan, sources, k)
+        return NearestResult(
+            target=resolved.label, fingerprint=resolved.fingerprint, neighbors=neighbors, skipped=skipped,
+            computed=len(plan.misses), cached=cached,
+            config={"probe": cfg["name"], "config_hash": chash,
+                    "seeds": sorted({s for source in sources for s in source.objects}), **options.to_dict()})
+
+    def resolve_target(self, target: "str | Task") -> Target:
+        """A zoo name, or a Task found by fingerprint (listed or cached) when stored, else taken as it is."""
+        if isinstance(target, str):
+            listed = self.tasks.resolve(target)
+            return Target(label=listed["name"], fingerprint=listed["fingerprint"],
+                          input_shape=json.loads(listed["input_shape"]), num_classes=int(listed["num_classes"]),
+                          row=listed, task=None)
+        row = self.tasks.by_fingerprint(target.fingerprint())
+        if row is None:
+            return Target(label=target.name, fingerprint=target.fingerprint(), input_shape=list(target.input_shape),
+                          num_classes=int(target.num_classes), row=None, task=target)
+        return Target(label=row["name"] or target.name, fingerprint=row["fingerprint"],
+                      input_shape=json.loads(row["input_shape"]), num_classes=int(row["num_classes"]), row=row,
+                      task=target)
+
+    def plan_sources(self, target: Target, chash: str, cfg: dict[str, Any], wanted: set[int] | None,
+                     excluded: set[str], options: NearestOptions) -> tuple[list[Source], dict[str, str]]:
+        """The listed tasks to compare with ``target`` (with the seeds to use) and why the others are skipped."""
+        sources: list[Source] = []
+        skipped: dict[str, str] = {}
+        shape = target.input_shape
+        for row in self.tasks.listed():
+            if row["name"] in excluded:
+                continue
+            if json.loads(row["input_shape"]) != shape:
+                skipped[row["name"]] = (f"its inputs are {'x'.join(map(str, json.loads(row['input_shape'])))}, the "
+                                        f"target's {'x'.join(map(str, shape))}")
+                continue
+            if options.head == "pad" and int(row["num_classes"]) < target.num_classes:
+                skipped[row["name"]] = (f"head=pad cannot read the target's {target.num_classes} classes with its "
+                                        f"{row['num_classes']}-class head; use head=refit")
+                continue
+            have = self.artifacts.probe_objects(int(row["id"]), chash)
+            use = {s: o for s, o in have.items() if wanted is None or s in wanted}
+            if not use:
+                skipped[row["name"]] = (f"no {cfg['name']} probe with config {chash}" if not have else
+                                        f"no probe for seeds {sorted(wanted or [])}")
+                continue
+            sources.append(Source(row=row, objects=use))
+        if not sources:
+            reasons = "; ".join(f"{n}: {why}" for n, why in skipped.items()) or "the zoo has no other task"
+            raise ZooError(f"no zoo task to compare with ({reasons}); add tasks with "
+                           f"`tanas zoo add TASK --probe {cfg['name']}`")
+        return sources, skipped
+
+    def plan_distances(self, sources: list[Source], target: Target, fishers: TargetFishers,
+                       options: NearestOptions) -> DistancePlan:
+        """Look every (source, seed) up in the cache, by the stored target probe (none yet: all misses)."""
+        plan = DistancePlan(values={}, misses=[])
+        for index, source in enumerate(sources):
+            for seed in sorted(source.objects):
+                target_object = fishers.stored_object(seed)
+                hit = None if target_object is None else self.artifacts.cached_distance(
+                    source.objects[seed], target_object, target.fingerprint, seed, options)
+                if hit is None:
+                    plan.misses.append((index, seed))
+                else:
+                    plan.values[(index, seed)] = hit
+        return plan
+
+    def compute_missing(self, plan: DistancePlan, sources: list[Source], target: Target, fishers: TargetFishers,
+                        options: NearestOptions, chash: str, *, device: Any, quiet: bool) -> None:
+        """Compute each missing distance, cache it (one transaction each) and add it to ``plan.values``."""
+        from tanas.runtime import progress
+
+        check_kind(options.kind)
+        bar = progress(total=len(plan.misses), desc=f"nearest {target.label}", quiet=quiet, unit="pair")
+        try:
+            for index, seed in plan.misses:
+                source = sources[index]
+                target_object, fisher_bb = fishers.fisher(seed)
+                value = self.compute.distance(source.row, seed, fishers, fisher_bb, options, device)
+                self.artifacts.put_distance(source.objects[seed], target_object, target.fingerprint, seed, options,
+                                            source.row["fingerprint"], chash, value)
+                plan.values[(index, seed)] = value
+                bar.update(1)
+        finally:
+            bar.close()
+
+    def assemble(self, plan: DistancePlan, sources: list[Source], k: int | None) -> list[Neighbor]:
+        """One neighbour per source (mean ± std over its seeds, with its best genotype), nearest first."""
+        neighbors: list[Neighbor] = []
+        for index, source in enumerate(sources):
+            per_seed = {seed: plan.values[(index, seed)] for seed in sorted(source.objects)}
+            mean, std = mean_std(list(per_seed.values()))
+            neighbors.append(Neighbor(name=source.row["name"], distance=mean, std=std, per_seed=per_seed,
+                                      genotype=self.tasks.best_ops(int(source.row["id"]))))
+        neighbors.sort(key=lambda n: (n.distance, n.name))
+        return neighbors if k is None else neighbors[:k]
