@@ -5,7 +5,8 @@ zoo nearest`` read the catalogue without importing torch.
 
 **Schema versions** (``PRAGMA user_version``): 1 is the first release; 2 renames
 the Fisher-kind column of ``fishers`` and ``distances`` from ``kind`` to
-``fisher_kind`` (``kind`` is the *task* kind in ``tasks``). Opening an older
+``fisher_kind`` (``kind`` is the *task* kind in ``tasks``) and adds the ``scores``
+cache of transferability scores (keyed by method). Opening an older
 catalogue migrates it in one transaction under the write lock; a newer one raises
 :class:`~tanas.errors.ZooVersionError`.
 """
@@ -87,6 +88,16 @@ _SCHEMA = (
         value REAL NOT NULL,
         created_at REAL NOT NULL,
         PRIMARY KEY (source_object, target_object, target_fp, seed, fisher_kind, head, layers, normalise, squared))""",
+    """CREATE TABLE IF NOT EXISTS scores (
+        source_object TEXT NOT NULL,     -- sha of the source probe's weights
+        target_fp TEXT NOT NULL,         -- the target's data as the source probe sees it (adapted or not)
+        seed INTEGER NOT NULL,
+        method TEXT NOT NULL,            -- leep, nce, logme, hscore
+        source_fp TEXT NOT NULL,
+        config_hash TEXT NOT NULL,
+        value REAL NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (source_object, target_fp, seed, method))""",
     "CREATE INDEX IF NOT EXISTS probes_object ON probes(object)",
     "CREATE INDEX IF NOT EXISTS fishers_object ON fishers(object)",
     "CREATE INDEX IF NOT EXISTS genotypes_task ON genotypes(task_id, score)",
@@ -96,7 +107,8 @@ _SCHEMA = (
 #: renames the column in the table's UNIQUE and PRIMARY KEY constraints.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: ("ALTER TABLE fishers RENAME COLUMN kind TO fisher_kind",
-        "ALTER TABLE distances RENAME COLUMN kind TO fisher_kind"),
+        "ALTER TABLE distances RENAME COLUMN kind TO fisher_kind",
+        next(statement for statement in _SCHEMA if "TABLE IF NOT EXISTS scores" in statement)),
 }
 
 

@@ -155,6 +155,15 @@ class Compute:
                                           squared=options.squared))
 
 
+    def score(self, source_row: sqlite3.Row, seed: int, target: "TargetFishers", method: str, device: Any) -> float:
+        """The transferability score ``method`` of the source's probe (one seed) on the target's data."""
+        from tanas.distance import transfer_score
+
+        prow = self.artifacts.probe(int(source_row["id"]), target.chash, seed)
+        model, _ = self.model_from_row(prow, what=f"probe of {source_row['name']} seed {seed}")
+        return transfer_score(model, target.task(), method, device=device)
+
+
 class TargetFishers:
     """The target of a nearest query: its data, probes and Fishers, made (and stored) on demand.
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from tanas.errors import ConfigError, ZooError
 from tanas.runtime import mean_std
+from tanas.transferability import ESTIMATORS
 from tanas.zoo.compute import Compute, TargetFishers
 from tanas.zoo.configs import ProbeConfigs
 from tanas.zoo.records import NearestResult, Neighbor
@@ -33,12 +34,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from tanas.probe import ProbeConfig
 
 
+#: the ways the zoo ranks its tasks for a target: FTD, or a transferability score
+ZOO_METHODS: tuple[str, ...] = ("ftd", *ESTIMATORS)
+
+
 @dataclass(frozen=True)
 class NearestOptions:
-    """What distance :meth:`TaskZoo.nearest` computes (see :func:`tanas.distance.fisher_task_distance`).
+    """What :meth:`TaskZoo.nearest` computes: FTD (:func:`tanas.distance.fisher_task_distance`) or a score.
 
-    ``kind`` is the Fisher kind. The values are stored as they are in the distance
-    cache, so two queries share cached distances exactly when their options are equal.
+    ``method`` is ``ftd`` or a transferability score (``leep``, ``nce``, ``logme``,
+    ``hscore``: higher is better, cached in the ``scores`` table by method). ``kind`` is
+    the Fisher kind; it and the other fields define FTD and are stored as they are in the
+    distance cache, so two queries share cached distances exactly when their options are equal.
     """
 
     kind: str = "empirical"
@@ -46,14 +53,27 @@ class NearestOptions:
     layers: str = "all"
     normalise: str = "whole"
     squared: bool = False
+    method: str = "ftd"
+
+    def __post_init__(self) -> None:
+        if self.method not in ZOO_METHODS:
+            hint = ("; task2vec needs one reference probe for every task, use `tanas distance --method task2vec`"
+                    if self.method == "task2vec" else "")
+            raise ConfigError(f"unknown zoo method {self.method!r}: choose one of {', '.join(ZOO_METHODS)}{hint}")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.method != "ftd"
 
     def key(self) -> tuple[str, str, str, str, int]:
         """The options' part of the distance cache key (the columns fisher_kind, head, layers, normalise, squared)."""
         return self.kind, self.head, self.layers, self.normalise, int(self.squared)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "head": self.head, "layers": self.layers, "normalise": self.normalise,
-                "squared": self.squared}
+        if self.higher_is_better:
+            return {"method": self.method, "higher_is_better": True}
+        return {"method": self.method, "higher_is_better": False, "kind": self.kind, "head": self.head,
+                "layers": self.layers, "normalise": self.normalise, "squared": self.squared}
 
 
 @dataclass(frozen=True)
@@ -66,6 +86,7 @@ class Target:
     num_classes: int
     row: sqlite3.Row | None
     task: "Task | None"
+    adapter: str = ""  # the input adapter's key when this is the target seen in another format
 
 
 @dataclass(frozen=True)
@@ -74,6 +95,18 @@ class Source:
 
     row: sqlite3.Row
     objects: dict[int, str]
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(json.loads(self.row["input_shape"]))
+
+
+@dataclass(frozen=True)
+class View:
+    """The target as one input format sees it: itself, or adapted to a source probe's format."""
+
+    target: Target
+    fishers: TargetFishers
 
 
 @dataclass
@@ -109,18 +142,19 @@ class Nearest:
 
         resolved = self.resolve_target(target)
         sources, skipped = self.plan_sources(resolved, chash, cfg, wanted, excluded, options)
-        fishers = TargetFishers(self.compute, resolved.task, resolved.row, resolved.fingerprint, cfg, chash,
-                                options.kind, device, data_root)
-        plan = self.plan_distances(sources, resolved, fishers, options)
+        views = self.views(resolved, sources, cfg, chash, options, device, data_root)
+        plan = self.plan_distances(sources, views, options)
         cached = len(plan.values)
         if plan.misses:
-            self.compute_missing(plan, sources, resolved, fishers, options, chash, device=device, quiet=quiet)
-        neighbors = self.assemble(plan, sources, k)
+            self.compute_missing(plan, sources, views, options, chash, device=device, quiet=quiet)
+        neighbors = self.assemble(plan, sources, k, options)
+        adapted = sorted({view.target.adapter for view in views.values() if view.target.adapter})
         return NearestResult(
             target=resolved.label, fingerprint=resolved.fingerprint, neighbors=neighbors, skipped=skipped,
             computed=len(plan.misses), cached=cached,
             config={"probe": cfg["name"], "config_hash": chash,
-                    "seeds": sorted({s for source in sources for s in source.objects}), **options.to_dict()})
+                    "seeds": sorted({s for source in sources for s in source.objects}), **options.to_dict(),
+                    **({"adapted": adapted} if adapted else {})})
 
     def resolve_target(self, target: "str | Task") -> Target:
         """A zoo name, or a Task found by fingerprint (listed or cached) when stored, else taken as it is."""
@@ -142,13 +176,8 @@ class Nearest:
         """The listed tasks to compare with ``target`` (with the seeds to use) and why the others are skipped."""
         sources: list[Source] = []
         skipped: dict[str, str] = {}
-        shape = target.input_shape
         for row in self.tasks.listed():
             if row["name"] in excluded:
-                continue
-            if json.loads(row["input_shape"]) != shape:
-                skipped[row["name"]] = (f"its inputs are {'x'.join(map(str, json.loads(row['input_shape'])))}, the "
-                                        f"target's {'x'.join(map(str, shape))}")
                 continue
             if options.head == "pad" and int(row["num_classes"]) < target.num_classes:
                 skipped[row["name"]] = (f"head=pad cannot read the target's {target.num_classes} classes with its "
@@ -167,47 +196,85 @@ class Nearest:
                            f"`tanas zoo add TASK --probe {cfg['name']}`")
         return sources, skipped
 
-    def plan_distances(self, sources: list[Source], target: Target, fishers: TargetFishers,
+    def views(self, target: Target, sources: list[Source], cfg: dict[str, Any], chash: str, options: NearestOptions,
+              device: Any, data_root: str | None) -> dict[tuple[int, ...], View]:
+        """The target as each source input format sees it: itself for its own format, else adapted.
+
+        An adapted target is a task of its own (its fingerprint includes the adapter), so its
+        probe, Fisher and cached distances never mix with the original's. Only a query over a
+        zoo of several formats adapts anything, and so imports torch before the cache is read.
+        """
+        fishers = TargetFishers(self.compute, target.task, target.row, target.fingerprint, cfg, chash, options.kind,
+                                device, data_root)
+        own = tuple(target.input_shape)
+        views = {own: View(target, fishers)}
+        for shape in sorted({source.input_shape for source in sources} - {own}):
+            from tanas.data.adapt import adapt_task
+
+            task = adapt_task(fishers.task(), shape)
+            row = self.tasks.by_fingerprint(task.fingerprint())
+            adapted = Target(label=target.label, fingerprint=task.fingerprint(), input_shape=list(shape),
+                             num_classes=target.num_classes, row=row, task=task, adapter=task.adapter["key"])
+            views[shape] = View(adapted, TargetFishers(self.compute, task, row, adapted.fingerprint, cfg, chash,
+                                                       options.kind, device, data_root))
+        return views
+
+    def plan_distances(self, sources: list[Source], views: dict[tuple[int, ...], View],
                        options: NearestOptions) -> DistancePlan:
-        """Look every (source, seed) up in the cache, by the stored target probe (none yet: all misses)."""
+        """Look every (source, seed) up in the cache (FTD: by the stored target probe; none yet: all misses)."""
         plan = DistancePlan(values={}, misses=[])
         for index, source in enumerate(sources):
+            view = views[source.input_shape]
             for seed in sorted(source.objects):
-                target_object = fishers.stored_object(seed)
-                hit = None if target_object is None else self.artifacts.cached_distance(
-                    source.objects[seed], target_object, target.fingerprint, seed, options)
+                if options.higher_is_better:
+                    hit = self.artifacts.cached_score(source.objects[seed], view.target.fingerprint, seed,
+                                                      options.method)
+                else:
+                    target_object = view.fishers.stored_object(seed)
+                    hit = None if target_object is None else self.artifacts.cached_distance(
+                        source.objects[seed], target_object, view.target.fingerprint, seed, options)
                 if hit is None:
                     plan.misses.append((index, seed))
                 else:
                     plan.values[(index, seed)] = hit
         return plan
 
-    def compute_missing(self, plan: DistancePlan, sources: list[Source], target: Target, fishers: TargetFishers,
+    def compute_missing(self, plan: DistancePlan, sources: list[Source], views: dict[tuple[int, ...], View],
                         options: NearestOptions, chash: str, *, device: Any, quiet: bool) -> None:
-        """Compute each missing distance, cache it (one transaction each) and add it to ``plan.values``."""
+        """Compute each missing value, cache it (one transaction each) and add it to ``plan.values``."""
         from tanas.runtime import progress
 
         check_kind(options.kind)
-        bar = progress(total=len(plan.misses), desc=f"nearest {target.label}", quiet=quiet, unit="pair")
+        label = views[next(iter(views))].target.label
+        bar = progress(total=len(plan.misses), desc=f"nearest {label}", quiet=quiet, unit="pair")
         try:
             for index, seed in plan.misses:
                 source = sources[index]
-                target_object, fisher_bb = fishers.fisher(seed)
-                value = self.compute.distance(source.row, seed, fishers, fisher_bb, options, device)
-                self.artifacts.put_distance(source.objects[seed], target_object, target.fingerprint, seed, options,
-                                            source.row["fingerprint"], chash, value)
+                view = views[source.input_shape]
+                if options.higher_is_better:
+                    value = self.compute.score(source.row, seed, view.fishers, options.method, device)
+                    self.artifacts.put_score(source.objects[seed], view.target.fingerprint, seed, options.method,
+                                             source.row["fingerprint"], chash, value)
+                else:
+                    target_object, fisher_bb = view.fishers.fisher(seed)
+                    value = self.compute.distance(source.row, seed, view.fishers, fisher_bb, options, device)
+                    self.artifacts.put_distance(source.objects[seed], target_object, view.target.fingerprint, seed,
+                                                options, source.row["fingerprint"], chash, value)
                 plan.values[(index, seed)] = value
                 bar.update(1)
         finally:
             bar.close()
 
-    def assemble(self, plan: DistancePlan, sources: list[Source], k: int | None) -> list[Neighbor]:
-        """One neighbour per source (mean ± std over its seeds, with its best genotype), nearest first."""
+    def assemble(self, plan: DistancePlan, sources: list[Source], k: int | None,
+                 options: NearestOptions) -> list[Neighbor]:
+        """One neighbour per source (mean ± std over its seeds, with its best genotype), best first."""
         neighbors: list[Neighbor] = []
         for index, source in enumerate(sources):
             per_seed = {seed: plan.values[(index, seed)] for seed in sorted(source.objects)}
             mean, std = mean_std(list(per_seed.values()))
             neighbors.append(Neighbor(name=source.row["name"], distance=mean, std=std, per_seed=per_seed,
-                                      genotype=self.tasks.best_ops(int(source.row["id"]))))
-        neighbors.sort(key=lambda n: (n.distance, n.name))
+                                      genotype=self.tasks.best_ops(int(source.row["id"])),
+                                      higher_is_better=options.higher_is_better))
+        sign = -1.0 if options.higher_is_better else 1.0
+        neighbors.sort(key=lambda n: (sign * n.distance, n.name))
         return neighbors if k is None else neighbors[:k]

@@ -142,22 +142,32 @@ class AddResult:
 
 @dataclass
 class Neighbor:
-    """FTD from one zoo task (the source) to the target: mean and std over paired seeds."""
+    """FTD (or a transferability score) from one zoo task (the source) to the target: mean and std over paired seeds.
+
+    ``distance`` holds the mean value whatever the method; ``higher_is_better`` says
+    whether it is a score, and :meth:`to_dict` names it ``score`` then.
+    """
 
     name: str
     distance: float
     std: float
     per_seed: dict[int, float]
     genotype: list[str] | None = None
+    higher_is_better: bool = False
+
+    @property
+    def value(self) -> float:
+        return self.distance
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "distance": self.distance, "std": self.std,
-                "per_seed": {str(k): v for k, v in sorted(self.per_seed.items())}, "genotype": self.genotype}
+        return {"name": self.name, ("score" if self.higher_is_better else "distance"): self.distance,
+                "std": self.std, "per_seed": {str(k): v for k, v in sorted(self.per_seed.items())},
+                "genotype": self.genotype}
 
 
 @dataclass
 class NearestResult:
-    """Zoo tasks sorted by FTD to ``target``, nearest first. Iterates over the neighbours.
+    """Zoo tasks ranked for ``target``, best first (least FTD, or highest score). Iterates over the neighbours.
 
     ``computed`` and ``cached`` count the (source, seed) distances this call computed
     and found in the cache; ``skipped`` maps zoo tasks that could not be compared to why.
@@ -180,8 +190,17 @@ class NearestResult:
     def __getitem__(self, index: int) -> Neighbor:
         return self.neighbors[index]
 
+    @property
+    def method(self) -> str:
+        return str(self.config.get("method", "ftd"))
+
+    @property
+    def higher_is_better(self) -> bool:
+        return bool(self.config.get("higher_is_better", False))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "fingerprint": self.fingerprint,
+        return {"target": self.target, "fingerprint": self.fingerprint, "method": self.method,
+                "higher_is_better": self.higher_is_better,
                 "nearest": [n.to_dict() for n in self.neighbors], "skipped": dict(self.skipped),
                 "computed": self.computed, "cached": self.cached, "config": self.config}
 

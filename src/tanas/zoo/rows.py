@@ -248,9 +248,25 @@ class ArtifactRows:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (source_object, target_object, target_fp, seed, *options.key(), source_fp, chash, value, now()))
 
+    def cached_score(self, source_object: str, target_fp: str, seed: int, method: str) -> float | None:
+        """The cached transferability score ``method`` of (source probe, target data, seed), if any."""
+        hit = self.db.execute(
+            "SELECT value FROM scores WHERE source_object = ? AND target_fp = ? AND seed = ? AND method = ?",
+            (source_object, target_fp, seed, method)).fetchone()
+        return None if hit is None else float(hit["value"])
+
+    def put_score(self, source_object: str, target_fp: str, seed: int, method: str, source_fp: str, chash: str,
+                  value: float) -> None:
+        with self.catalogue.write():
+            self.db.execute(
+                "INSERT OR REPLACE INTO scores (source_object, target_fp, seed, method, source_fp, config_hash, value, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (source_object, target_fp, seed, method, source_fp, chash, value, now()))
+
     def drop_stale_distances(self) -> int:
-        """Inside a write transaction: forget cached distances whose probes are gone."""
-        return self.db.execute("DELETE FROM distances WHERE source_object NOT IN (SELECT object FROM probes) "
+        """Inside a write transaction: forget cached distances and scores whose probes are gone."""
+        scores = self.db.execute("DELETE FROM scores WHERE source_object NOT IN (SELECT object FROM probes)").rowcount
+        return scores + self.db.execute("DELETE FROM distances WHERE source_object NOT IN (SELECT object FROM probes) "
                                "OR target_object NOT IN (SELECT object FROM probes)").rowcount
 
     # ------------------------------------------------------------------ integrity

@@ -273,6 +273,7 @@ class TaskZoo:
         layers: str = "all",
         normalise: str = "whole",
         squared: bool = False,
+        method: str = "ftd",
         exclude: Sequence[str] = (),
         device: "str | torch.device | None" = None,
         data_root: str | None = None,
@@ -286,8 +287,15 @@ class TaskZoo:
         kind, head, layers, normalise, squared). ``seeds`` None uses every seed a
         source has; an int N or a list restricts to those seeds. The probe config
         defaults to the zoo's only config (or the only one named ``probe``).
+
+        ``method`` ``leep``, ``nce``, ``logme`` or ``hscore`` ranks by that
+        transferability score instead (highest first; cached by method). A target
+        whose images differ from a zoo task's (size, grey/RGB) is adapted to that
+        task's input format (:func:`tanas.data.adapt_task`); for FTD the adapted
+        target gets its own probe and Fisher.
         """
-        options = NearestOptions(kind=kind, head=head, layers=layers, normalise=normalise, squared=squared)
+        options = NearestOptions(kind=kind, head=head, layers=layers, normalise=normalise, squared=squared,
+                                 method=method)
         return self._nearest.run(target, options, k=k, probe=probe, seeds=seeds, exclude=exclude, device=device,
                                  data_root=data_root, quiet=quiet)
 
