@@ -49,3 +49,16 @@ class CorruptDataError(DataError):
 
 class DataShapeError(DataError):
     """Arrays have the wrong shape or dtype."""
+
+
+# ---------------------------------------------------------------- nas (genotypes and the architecture search)
+class GenotypeError(TanasError):
+    """A genotype names an unknown op or has the wrong number of edges."""
+
+
+class SearchSpaceError(TanasError):
+    """A search space is empty, malformed, or does not contain what it must."""
+
+
+class StrategyConfigError(ConfigError):
+    """A search strategy or its budget is configured inconsistently."""

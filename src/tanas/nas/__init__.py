@@ -16,12 +16,11 @@ pipeline (``tanas.nas.tanas``) may.
 
 from tanas.nas.common import Budget, SearchOutcome, StageRecord, TrainConfig, time_to_match
 from tanas.nas.darts import DartsConfig, SuperNet, darts_search
-from tanas.nas.errors import GenotypeError, SearchSpaceError, StrategyConfigError
+from tanas.errors import GenotypeError, SearchSpaceError, StrategyConfigError
+from tanas.genotypes import EDGES, OP_NAMES, Genotype
 from tanas.nas.final import FinalResult, final_evaluation
 from tanas.nas.fuse import FuseConfig, fuse_search
-from tanas.nas.genotype import EDGES, Genotype
 from tanas.nas.network import build_network, count_parameters
-from tanas.nas.ops import OP_NAMES
 from tanas.nas.random_search import RandomConfig, random_search
 from tanas.nas.result import STRATEGIES, SearchResult, run_search
 from tanas.nas.space import SearchSpace

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from tanas.data import Split, Task
-from tanas.nas.errors import StrategyConfigError
-from tanas.nas.genotype import Genotype
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import Genotype
 from tanas.nas.network import build_network
 
 

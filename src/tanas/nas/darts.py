@@ -32,6 +32,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from tanas.data import Task
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import EDGES, NUM_EDGES, OP_INDEX, OP_NAMES, Genotype
 from tanas.nas.common import (
     Budget,
     BudgetClock,
@@ -39,10 +41,8 @@ from tanas.nas.common import (
     StageRecord,
     check_search_task,
 )
-from tanas.nas.errors import StrategyConfigError
-from tanas.nas.genotype import EDGES, NUM_EDGES, Genotype
 from tanas.nas.network import CellNetwork, seeded_init
-from tanas.nas.ops import OP_INDEX, OP_NAMES, make_op
+from tanas.nas.ops import make_op
 from tanas.nas.space import SearchSpace
 from tanas.runtime import derive_seed, make_generator, progress, resolve_device
 from tanas.train import evaluate, iterate_batches

@@ -23,8 +23,8 @@ from tanas.nas.common import (
     check_search_task,
     make_candidate,
 )
-from tanas.nas.errors import SearchSpaceError, StrategyConfigError
-from tanas.nas.genotype import Genotype, as_genotype
+from tanas.errors import SearchSpaceError, StrategyConfigError
+from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.space import SearchSpace
 from tanas.runtime import derive_seed, make_generator, progress, resolve_device
 from tanas.train import evaluate, train_epoch

@@ -33,12 +33,12 @@ from typing import Any, Callable, Mapping
 import torch
 
 from tanas.data import Task
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.common import Budget, SearchOutcome, TrainConfig, configure, time_to_match
 from tanas.nas.darts import DartsConfig, darts_search
-from tanas.nas.errors import StrategyConfigError
 from tanas.nas.final import FinalResult, final_evaluation
 from tanas.nas.fuse import FuseConfig, fuse_search
-from tanas.nas.genotype import Genotype, as_genotype
 from tanas.nas.network import build_network, count_parameters
 from tanas.nas.random_search import RandomConfig, random_search
 from tanas.nas.space import SearchSpace

@@ -32,9 +32,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from tanas.nas.errors import SearchSpaceError
-from tanas.nas.genotype import EDGES, NUM_EDGES, Genotype, GenotypeError, as_genotype
-from tanas.nas.ops import OP_INDEX, OP_NAMES
+from tanas.errors import GenotypeError, SearchSpaceError
+from tanas.genotypes import EDGES, NUM_EDGES, OP_INDEX, OP_NAMES, Genotype, as_genotype
 
 _State = tuple[bool, tuple[int, ...]]
 #: Above this many members, :meth:`SearchSpace.enumerate` refuses (use sample()).

@@ -42,11 +42,10 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 
 from tanas.data import Task
-from tanas.errors import ConfigError
+from tanas.errors import ConfigError, StrategyConfigError
+from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.common import Budget, SearchOutcome, TrainConfig
-from tanas.nas.errors import StrategyConfigError
 from tanas.nas.fuse import FuseConfig, fuse_search
-from tanas.nas.genotype import Genotype, as_genotype
 from tanas.nas.result import SearchResult, check_final_protocol, finish_search
 from tanas.nas.space import SearchSpace
 from tanas.runtime import resolve_device
