@@ -80,7 +80,7 @@ from tanas.nas import (  # noqa: E402
 )
 from tanas.nas.common import time_to_match  # noqa: E402
 from tanas.nas.result import check_final_protocol  # noqa: E402
-from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas  # noqa: E402
+from tanas.nas.task_aware import TanasConfig, ensure_genotype, run_tanas  # noqa: E402
 from tanas.probe import ProbeConfig  # noqa: E402
 from tanas.zoo import TaskZoo  # noqa: E402
 

@@ -132,7 +132,7 @@ def _zoo_add_search(store: Any, results: list, search: Optional[str], budget_sec
     if search is None:
         return []
     from tanas.nas import Budget
-    from tanas.nas.tanas import ensure_genotype
+    from tanas.nas.task_aware import ensure_genotype
 
     seeded = []
     for result in results:
@@ -449,7 +449,7 @@ def _run_tanas_search(task: Any, *, budget: Any, seed: int, device: Any, C: int,
                       final_epochs: int, quiet: bool, zoo: str, k: int, radius: int, exclude: List[str], task_arg: str,
                       data_root: Optional[str]) -> Any:
     from tanas.nas import FuseConfig
-    from tanas.nas.tanas import TanasConfig, run_tanas
+    from tanas.nas.task_aware import TanasConfig, run_tanas
     from tanas.zoo import TaskZoo, is_task_file, zoo_task_name
 
     name = zoo_task_name(task_arg, task)

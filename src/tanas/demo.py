@@ -50,7 +50,7 @@ from tanas.nas import (
     time_to_match,
 )
 from tanas.nas.result import finish_search
-from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas
+from tanas.nas.task_aware import TanasConfig, ensure_genotype, run_tanas
 from tanas.probe import ProbeConfig
 from tanas.report.tables import format_distance_matrix
 from tanas.runtime import atomic_write_text, derive_seed, resolve_device
@@ -136,10 +136,6 @@ class DemoRun:
     summary: dict[str, Any]
     results: dict[str, SearchResult]
     report: Path
-
-    def table(self) -> str:
-        """The strategies' comparison as a plain-text table."""
-        return format_table(self.summary)
 
 
 def _zoo_name(task: Task) -> str:
@@ -414,14 +410,5 @@ def format_matrix(distance: dict[str, Any]) -> str:
     return format_distance_matrix(distance, with_std=True)
 
 
-def load_summary(out: str | Path) -> dict[str, Any]:
-    """Read ``out/summary.json``."""
-    path = Path(out) / SUMMARY_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read demo summary {path}: {exc}") from None
-
-
-__all__ = ["DemoConfig", "DemoRun", "final_stage", "format_matrix", "format_table", "load_summary", "run_demo", "summarise",
+__all__ = ["DemoConfig", "DemoRun", "final_stage", "format_matrix", "format_table", "run_demo", "summarise",
            "zoo_distance_matrix"]

@@ -97,11 +97,6 @@ class SearchSpace:
         return cls(edges=(ops,) * NUM_EDGES, universe=ops)
 
     @classmethod
-    def from_edges(cls, edges: Sequence[Sequence[str]], universe: Sequence[str] = OP_NAMES) -> "SearchSpace":
-        """The product space: ``edges[k]`` lists the ops allowed on edge k."""
-        return cls(edges=tuple(tuple(e) for e in edges), universe=tuple(universe))
-
-    @classmethod
     def restricted(
         cls,
         genotypes: Sequence[Genotype | str | Sequence[str]],

@@ -153,15 +153,6 @@ class TanasPlan:
             "distances_cached": self.distances_cached,
         }
 
-    def describe(self) -> str:
-        """One line for the CLI."""
-        if self.fallback:
-            return f"TA-NAS fallback ({self.fallback}): full-space FUSE, {self.space.size:,} genotypes"
-        near = ", ".join(f"{n['name']} {n['distance']:.3f}" for n in self.nearest if n["used"])
-        return (f"TA-NAS: nearest {near}; {self.space.describe()}; start from {self.initial}; "
-                f"prep {self.prep_seconds:.1f} s ({self.probes_trained} probe(s) trained, "
-                f"{self.distances_computed} distance(s) computed, {self.distances_cached} cached)")
-
 
 @dataclass
 class TanasOutcome:
