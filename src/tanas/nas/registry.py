@@ -193,8 +193,9 @@ def run_search(
     _refuse_foreign(spec, context, spec.context)
     check_final_protocol(final_seeds, final_epochs)
     device = resolve_device(device)
-    outcome = spec.search(task, budget=budget, space=space, initial=as_genotype(initial) if initial is not None else None,
-                          config=config, seed=seed, device=device, quiet=quiet, **context)
+    first = as_genotype(initial) if initial is not None else None
+    outcome = spec.search(task, budget=budget, space=space, initial=first, config=config, seed=seed, device=device,
+                          quiet=quiet, **context)
     if outcome.strategy != strategy:  # e.g. a pipeline that runs FUSE inside is reported as itself
         outcome = dataclasses.replace(outcome, strategy=strategy)
     C, N = spec.network_size(config)

@@ -329,7 +329,9 @@ def _open_zoo(zoo: "TaskZoo | str | Path | None") -> Iterator["TaskZoo"]:
         yield store
 
 
-def _target_names(task: Task, name: str | None, origin: str | None, task_arg: str | None) -> tuple[str | None, str | None]:
+def _target_names(
+    task: Task, name: str | None, origin: str | None, task_arg: str | None
+) -> tuple[str | None, str | None]:
     """The target's zoo name and origin; ``task_arg`` (the text the task was parsed from, e.g. a
     command-line argument) fills in those not given, as ``tanas zoo add`` would name it."""
     if task_arg is None:
