@@ -72,15 +72,13 @@ from tanas.nas import (  # noqa: E402
     RandomConfig,
     SearchResult,
     SearchSpace,
+    TanasConfig,
     TrainConfig,
-    darts_search,
-    fuse_search,
-    random_search,
     run_search,
+    time_to_match,
 )
-from tanas.nas.common import time_to_match  # noqa: E402
 from tanas.nas.result import check_final_protocol  # noqa: E402
-from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas  # noqa: E402
+from tanas.nas.task_aware import ensure_genotype  # noqa: E402
 from tanas.probe import ProbeConfig  # noqa: E402
 from tanas.zoo import TaskZoo  # noqa: E402
 
@@ -245,43 +243,32 @@ def run_target(
     """Every strategy on one target; full-space FUSE first (it sets DARTS' budget and the match target)."""
     budget = Budget(epochs=cfg.search_epochs)
     fuse_cfg = cfg.fuse_config()
-    common = dict(seed=cfg.seed, device=device, C=cfg.C, N=cfg.N, final_seeds=cfg.final_seeds,
-                  final_epochs=cfg.final_epochs, final_train=cfg.train_config(), quiet=True)
+    common = dict(seed=cfg.seed, device=device, final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs,
+                  final_train=cfg.train_config(), quiet=True)
     results: dict[str, SearchResult] = {}
 
-    def with_config(search: Callable[..., Any], config: Any) -> Callable[..., Any]:
-        """A run_search strategy that runs ``search`` with the benchmark's own ``config``."""
-        def strategy(t: Task, *, C: int, N: int, options: Any = None, **kw: Any) -> Any:
-            return search(t, config=config, **kw)
-        return strategy
-
     with timer("fuse"):
-        results["fuse"] = run_search(task, "fuse", budget=budget, strategy_fn=with_config(fuse_search, fuse_cfg),
-                                     **common)
+        results["fuse"] = run_search(task, "fuse", fuse_cfg, budget=budget, **common)
     fuse = results["fuse"]
     log(f"{task.name}: fuse {fuse.genotype_obj} val {fuse.val_acc:.3f} in {fuse.search_seconds:.0f}s")
     if "tanas" in cfg.strategies:
         tcfg = TanasConfig(probe=ProbeConfig(**cfg.probe), probe_seeds=1, fuse=fuse_cfg, **cfg.tanas)
         with timer("tanas"):
-            results["tanas"] = run_tanas(
-                task, zoo=zoo, budget=budget, config=tcfg, name=task.name, origin=task.spec, exclude=exclude,
-                seed=cfg.seed, device=device, final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs,
-                final_train=cfg.train_config(), data_root=cfg.data_root, quiet=True)
+            results["tanas"] = run_search(task, "tanas", tcfg, budget=budget, **common, zoo=zoo, name=task.name,
+                                          origin=task.spec, exclude=exclude, data_root=cfg.data_root)
         r = results["tanas"]
         log(f"{task.name}: tanas {r.genotype_obj} val {r.val_acc:.3f} in {r.search_seconds:.0f}s "
             f"(nearest {[n['name'] for n in r.nearest if n['used']]}, space {r.space_size}, fallback {r.fallback})")
     if "random" in cfg.strategies:
         rcfg = RandomConfig(epochs_per_trial=cfg.random_epochs_per_trial, C=cfg.C, N=cfg.N, train=cfg.train_config())
         with timer("random"):
-            results["random"] = run_search(task, "random", budget=budget, strategy_fn=with_config(random_search, rcfg),
-                                           **common)
+            results["random"] = run_search(task, "random", rcfg, budget=budget, **common)
         log(f"{task.name}: random val {results['random'].val_acc:.3f}")
     if "darts" in cfg.strategies:
         dcfg = DartsConfig(C=cfg.C, N=cfg.N, **cfg.darts)
         dbudget = Budget(seconds=max(fuse.search_seconds, 1.0))
         with timer("darts"):
-            results["darts"] = run_search(task, "darts", budget=dbudget, strategy_fn=with_config(darts_search, dcfg),
-                                          **common)
+            results["darts"] = run_search(task, "darts", dcfg, budget=dbudget, **common)
         log(f"{task.name}: darts val {results['darts'].val_acc:.3f}")
 
     out = {name: _summary(r, fuse if name != "fuse" else None) for name, r in results.items()}

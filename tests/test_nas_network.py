@@ -2,9 +2,9 @@ import pytest
 import torch
 
 from tanas.nas import OP_NAMES, Genotype, build_network, count_parameters
-from tanas.nas.genotype import EDGES
+from tanas.genotypes import EDGES
 from tanas.nas.network import Cell, GenotypeNetwork
-from tanas.nas.errors import StrategyConfigError
+from tanas.errors import StrategyConfigError
 
 G = Genotype.parse("conv_3x3|skip_connect|sep_conv_3x3|none|dil_conv_5x5|conv_7x1_1x7")
 

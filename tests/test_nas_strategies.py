@@ -282,19 +282,41 @@ def test_config_errors(small):
         random_search(empty_val, budget=Budget(epochs=1), config=RANDOM)
 
 
-def test_run_search_with_a_custom_strategy_and_result_round_trip(small, tmp_path):
-    from tanas.nas import SearchResult, run_search
+@pytest.fixture
+def toy_strategy():
+    """Strategy 'toy' (random search with a config of its own and a context argument), registered for one test."""
+    from tanas.nas import registry
+
+    @dataclasses.dataclass(frozen=True)
+    class ToyConfig:
+        k: int = 1
+        C: int = 16
+        N: int = 1
+
+        def to_dict(self):
+            return dataclasses.asdict(self)
 
     calls = []
 
-    def pipeline(task, *, C, N, options, **kw):
-        calls.append((C, N, kw["initial"], options))
-        return random_search(task, config=dataclasses.replace(RANDOM, C=C, N=N), **kw)
+    @registry.register_strategy("toy", ToyConfig)
+    def toy(task, *, budget, space=None, initial=None, config=None, seed=0, device=None, quiet=False, note=None):
+        calls.append((config.C, config.N, initial, config.k, note))
+        return random_search(task, budget=budget, space=space, initial=initial, seed=seed, device=device, quiet=quiet,
+                             config=dataclasses.replace(RANDOM, C=config.C, N=config.N))
 
-    res = run_search(small, "tanas", budget=Budget(epochs=2), space=CHEAP, initial=str(A).replace("conv_3x3", "conv_1x1"),
-                     C=2, N=1, final_seeds=0, device="cpu", quiet=True, strategy_fn=pipeline, seed=5, options={"k": "3"})
-    assert calls == [(2, 1, Genotype.parse(str(A).replace("conv_3x3", "conv_1x1")), {"k": "3"})]
-    assert res.strategy == "tanas" and res.test_acc is None and res.seed == 5 and res.space_size == 5**6
+    yield calls
+    del registry._REGISTRY["toy"]
+
+
+def test_run_search_with_a_registered_strategy_and_result_round_trip(small, tmp_path, toy_strategy):
+    from tanas.nas import SearchResult, run_search, strategy_config
+
+    initial = str(A).replace("conv_3x3", "conv_1x1")
+    config = strategy_config("toy", {"k": "3"}, C=2, N=1)
+    res = run_search(small, "toy", config, budget=Budget(epochs=2), space=CHEAP, initial=initial, final_seeds=0,
+                     device="cpu", quiet=True, seed=5, note="hi")
+    assert toy_strategy == [(2, 1, Genotype.parse(initial), 3, "hi")]
+    assert res.strategy == "toy" and res.test_acc is None and res.seed == 5 and res.space_size == 5**6
     assert res.params == count_parameters(build_network(res.genotype_obj, 1, 2, C=2))
     back = SearchResult.load(res.save(tmp_path))
     assert back.to_dict() == res.to_dict()

@@ -1,4 +1,4 @@
-"""TA-NAS (tanas.nas.tanas) and its CLI blocks: zoo-guided search, fallback, exclusion, zoo seeding.
+"""TA-NAS (tanas.nas.task_aware) and its CLI blocks: zoo-guided search, fallback, exclusion, zoo seeding.
 
 Budgets are tiny (a FUSE stage of 1-2 epochs at C=4, one final epoch) so the file
 runs in well under a minute on two cores; the numbers found are not the point,
@@ -17,7 +17,7 @@ import pytest
 
 from tanas.errors import TanasError
 from tanas.nas import Budget, FuseConfig, SearchResult, SearchSpace, StrategyConfigError
-from tanas.nas.tanas import TanasConfig, TanasResult, ensure_genotype, run_tanas
+from tanas.nas.task_aware import TanasConfig, TanasResult, ensure_genotype, run_tanas
 from tanas.probe import ProbeConfig
 from tanas.zoo import TaskZoo, UnknownZooTaskError
 

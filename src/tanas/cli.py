@@ -132,7 +132,7 @@ def _zoo_add_search(store: Any, results: list, search: Optional[str], budget_sec
     if search is None:
         return []
     from tanas.nas import Budget
-    from tanas.nas.tanas import ensure_genotype
+    from tanas.nas.task_aware import ensure_genotype
 
     seeded = []
     for result in results:
@@ -416,48 +416,10 @@ def _search_task(spec: str, *, seed: int, data_root: Optional[str], download: bo
 
 
 def _search_space(value: str) -> Any:
+    """None for 'full' (every strategy's default space), else the space of that JSON file."""
     from tanas.nas import SearchSpace
 
-    return SearchSpace.full() if value == "full" else SearchSpace.load(value)
-
-
-# ---- search --strategy tanas (TA-NAS block)
-def _tanas_search_options(strategy: str, task_arg: str, *, space: str, initial: Optional[str], zoo: Optional[str],
-                          k: Optional[int], radius: Optional[int], exclude: Optional[List[str]],
-                          data_root: Optional[str]) -> dict:
-    """The extra arguments of the TA-NAS runner; refuses TA-NAS options with other strategies."""
-    import os
-
-    from tanas.nas import StrategyConfigError
-
-    given = [flag for flag, value in (("--zoo", zoo), ("-k", k), ("--radius", radius), ("--exclude", exclude))
-             if value not in (None, [])]
-    if strategy != "tanas":
-        if given:
-            raise StrategyConfigError(f"{', '.join(given)} only apply to --strategy tanas")
-        return {}
-    if space != "full":
-        raise StrategyConfigError("--strategy tanas builds its own space from the zoo; drop --space")
-    if initial is not None:
-        raise StrategyConfigError("--strategy tanas starts from the nearest zoo task's genotype; drop --initial")
-    return {"zoo": zoo or os.environ.get("TANAS_ZOO") or DEFAULT_ZOO, "k": 2 if k is None else k,
-            "radius": 1 if radius is None else radius, "exclude": list(exclude or []), "task_arg": task_arg,
-            "data_root": data_root}
-
-
-def _run_tanas_search(task: Any, *, budget: Any, seed: int, device: Any, C: int, N: int, final_seeds: int,
-                      final_epochs: int, quiet: bool, zoo: str, k: int, radius: int, exclude: List[str], task_arg: str,
-                      data_root: Optional[str]) -> Any:
-    from tanas.nas import FuseConfig
-    from tanas.nas.tanas import TanasConfig, run_tanas
-    from tanas.zoo import TaskZoo, is_task_file, zoo_task_name
-
-    name = zoo_task_name(task_arg, task)
-    origin = str(Path(task_arg).resolve()) if is_task_file(task_arg) else None
-    with TaskZoo(zoo, create=True) as store:
-        return run_tanas(task, zoo=store, budget=budget, config=TanasConfig(k=k, radius=radius, fuse=FuseConfig(C=C, N=N)),
-                         name=name, origin=origin, exclude=exclude, seed=seed, device=device, final_seeds=final_seeds,
-                         final_epochs=final_epochs, data_root=data_root, quiet=quiet)
+    return None if value == "full" else SearchSpace.load(value)
 
 
 def _echo_tanas(result: Any) -> None:
@@ -487,7 +449,8 @@ def search_cmd(
     initial: Optional[str] = typer.Option(None, "--initial", help="First incumbent genotype 'op|op|op|op|op|op'."),
     opts: List[str] = typer.Option([], "--opt", help="Strategy setting KEY=VALUE, repeatable (fuse: candidates, "
                                    "rounds, epochs_per_round, stages, patience, objective; random: epochs_per_trial; "
-                                   "darts: alpha_lr, ...; all three: train.lr, train.batch_size, ...)."),
+                                   "darts: alpha_lr, ...; all three: train.lr, train.batch_size, ...; tanas: "
+                                   "probe_seeds, kind, head, fuse.candidates, fuse.train.lr, ...)."),
     final_seeds: int = typer.Option(3, "--final-seeds", help="Retrain the winner from scratch with this many seeds "
                                     "(0: skip the final protocol)."),
     final_epochs: int = typer.Option(30, "--final-epochs", help="Epochs per final retraining (best val epoch kept)."),
@@ -513,12 +476,10 @@ def search_cmd(
     use_threads(threads)
     import re
 
-    from tanas.nas import STRATEGIES, Budget, StrategyConfigError, run_search
+    from tanas.nas import Budget, StrategyConfigError, get_strategy, run_search, strategy_config
     from tanas.report.search_plot import plot_search
 
-    known = [*STRATEGIES, "tanas"]
-    if strategy not in known:
-        raise StrategyConfigError(f"unknown strategy {strategy!r}: use one of {', '.join(known)}")
+    spec = get_strategy(strategy)
     if budget_seconds is None and budget_epochs is None:
         budget_seconds = 60.0
     budget = Budget(seconds=budget_seconds, epochs=budget_epochs)
@@ -528,18 +489,16 @@ def search_cmd(
         if not sep or not key.strip():
             raise StrategyConfigError(f"--opt takes KEY=VALUE, got {item!r}")
         options[key.strip()] = value.strip()
-    if options and strategy not in STRATEGIES:
-        raise StrategyConfigError(f"--opt applies to {', '.join(STRATEGIES)}, not to --strategy {strategy}")
+    # Flags of one strategy's own settings (config fields or context); the registry refuses them elsewhere.
+    settings = {key: value for key, value in (("k", near_k), ("radius", radius)) if value is not None}
+    config = strategy_config(strategy, options, C=channels, N=cells, **settings)
     search_space = _search_space(space)
     task = _search_task(task_spec, seed=seed, data_root=data_root, download=download)
-    tanas_options = _tanas_search_options(strategy, task_spec, space=space, initial=initial, zoo=zoo, k=near_k,
-                                          radius=radius, exclude=exclude, data_root=data_root)
-    common = dict(budget=budget, seed=seed, device=device, C=channels, N=cells, final_seeds=final_seeds,
-                  final_epochs=final_epochs, quiet=quiet)
-    if strategy == "tanas":
-        result = _run_tanas_search(task, **common, **tanas_options)
-    else:
-        result = run_search(task, strategy, space=search_space, initial=initial, options=options, **common)
+    context = {key: value for key, value in (("zoo", zoo), ("exclude", exclude)) if value}
+    context.update({key: value for key, value in (("task_arg", task_spec), ("data_root", data_root))
+                    if key in spec.context})
+    result = run_search(task, strategy, config, budget=budget, space=search_space, initial=initial, seed=seed,
+                        device=device, final_seeds=final_seeds, final_epochs=final_epochs, quiet=quiet, **context)
     out_dir = Path(out) if out else Path("tanas-runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"search-{task.name}-{strategy}")
     result.save(out_dir)
     plot_search(result, out_dir / "search.png")

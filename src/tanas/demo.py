@@ -43,14 +43,12 @@ from tanas.nas import (
     RandomConfig,
     SearchResult,
     SearchSpace,
+    TanasConfig,
     TrainConfig,
-    darts_search,
-    fuse_search,
-    random_search,
+    run_search,
     time_to_match,
 )
-from tanas.nas.result import finish_search
-from tanas.nas.tanas import TanasConfig, ensure_genotype, run_tanas
+from tanas.nas.task_aware import ensure_genotype
 from tanas.probe import ProbeConfig
 from tanas.report.tables import format_distance_matrix
 from tanas.runtime import atomic_write_text, derive_seed, resolve_device
@@ -136,10 +134,6 @@ class DemoRun:
     summary: dict[str, Any]
     results: dict[str, SearchResult]
     report: Path
-
-    def table(self) -> str:
-        """The strategies' comparison as a plain-text table."""
-        return format_table(self.summary)
 
 
 def _zoo_name(task: Task) -> str:
@@ -350,12 +344,11 @@ def run_demo(
 
         # 2. TA-NAS for the target, never guided by the target itself.
         say(f"TA-NAS for {TARGET} ({target.spec}), budget {budget.seconds:g} s")
-        tanas = run_tanas(target, zoo=store, budget=budget,
-                          config=TanasConfig(k=cfg.k, radius=cfg.radius, probe=probe, probe_seeds=cfg.probe_seeds,
-                                             fuse=fuse_cfg),
-                          name=_zoo_name(target), exclude=[_zoo_name(target)], seed=seed, device=dev,
-                          final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs, final_train=cfg.train,
-                          data_root=data_root, quiet=quiet)
+        tanas_cfg = TanasConfig(k=cfg.k, radius=cfg.radius, probe=probe, probe_seeds=cfg.probe_seeds, fuse=fuse_cfg)
+        tanas = run_search(target, "tanas", tanas_cfg, budget=budget, seed=seed, device=dev,
+                           final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs, final_train=cfg.train,
+                           quiet=quiet, zoo=store, name=_zoo_name(target), exclude=[_zoo_name(target)],
+                           data_root=data_root)
         results["tanas"] = tanas
         work["probes_trained"] += tanas.overhead.get("probes_trained", 0)
         work["probes_reused"] += tanas.overhead.get("probes_reused", 0)
@@ -372,19 +365,12 @@ def run_demo(
     say("FTD d(row→column):\n" + format_matrix(distance))
 
     # 4. The baselines on the same target, space family, budget and final protocol.
-    full = SearchSpace.full()
-    runners = {
-        "fuse": lambda: fuse_search(target, budget=budget, space=full, config=fuse_cfg, seed=seed, device=dev, quiet=quiet),
-        "random": lambda: random_search(target, budget=budget, space=full, config=cfg.random(), seed=seed, device=dev,
-                                        quiet=quiet),
-        "darts": lambda: darts_search(target, budget=budget, space=full, config=cfg.darts(), seed=seed, device=dev,
-                                      quiet=quiet),
-    }
-    for name, search in runners.items():
+    baselines = {"fuse": fuse_cfg, "random": cfg.random(), "darts": cfg.darts()}
+    for name, strategy_cfg in baselines.items():
         say(f"{name} for {TARGET}, budget {budget.seconds:g} s")
-        results[name] = finish_search(search(), target, space=full, budget=budget, seed=seed, device=dev, C=cfg.C,
-                                      N=cfg.N, final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs,
-                                      final_train=cfg.train, quiet=quiet)
+        results[name] = run_search(target, name, strategy_cfg, budget=budget, space=SearchSpace.full(), seed=seed,
+                                   device=dev, final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs,
+                                   final_train=cfg.train, quiet=quiet)
     for name, result in results.items():
         result.save(out / name)
 
@@ -414,14 +400,5 @@ def format_matrix(distance: dict[str, Any]) -> str:
     return format_distance_matrix(distance, with_std=True)
 
 
-def load_summary(out: str | Path) -> dict[str, Any]:
-    """Read ``out/summary.json``."""
-    path = Path(out) / SUMMARY_FILE
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read demo summary {path}: {exc}") from None
-
-
-__all__ = ["DemoConfig", "DemoRun", "final_stage", "format_matrix", "format_table", "load_summary", "run_demo", "summarise",
+__all__ = ["DemoConfig", "DemoRun", "final_stage", "format_matrix", "format_table", "run_demo", "summarise",
            "zoo_distance_matrix"]

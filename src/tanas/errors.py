@@ -108,3 +108,16 @@ class ZooCorruptError(ZooError):
 
 class ZooBusyError(ZooError):
     """Another process held the zoo's write lock for too long."""
+
+
+# ---------------------------------------------------------------- nas (genotypes and the architecture search)
+class GenotypeError(TanasError):
+    """A genotype names an unknown op or has the wrong number of edges."""
+
+
+class SearchSpaceError(TanasError):
+    """A search space is empty, malformed, or does not contain what it must."""
+
+
+class StrategyConfigError(ConfigError):
+    """A search strategy or its budget is configured inconsistently."""

@@ -25,15 +25,18 @@ import math
 import time
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from types import UnionType
-from typing import Any, Iterable, Literal, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
 
 import torch
 from torch import nn
 
 from tanas.data import Split, Task
-from tanas.nas.errors import StrategyConfigError
-from tanas.nas.genotype import Genotype
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import Genotype
 from tanas.nas.network import build_network
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tanas.nas.space import SearchSpace
 
 
 @dataclass(frozen=True)
@@ -159,6 +162,7 @@ class SearchOutcome:
     history: list[StageRecord]
     config: dict[str, Any] = field(default_factory=dict)
     stop_reason: str = ""
+    space: "SearchSpace | None" = None  # the space searched (its size is space_size)
 
 
 def time_to_match(history: Sequence[dict[str, Any] | StageRecord], target: float) -> float | None:
@@ -230,24 +234,36 @@ def configure(cls: type, options: Mapping[str, Any] | None = None, **fixed: Any)
     ``options`` maps field names to values or strings (``"6"``, ``"fused"``,
     ``"none"``), coerced to the field's type; ``"train.lr"`` sets a field of a
     nested config. Unknown keys raise :class:`StrategyConfigError` listing the valid ones.
+    ``fixed`` values are set by their own command-line flags, so options may not
+    set them; a dotted key (``**{"fuse.C": 8}``) fixes a field of a nested config.
     """
     hints = get_type_hints(cls)
     names = [f.name for f in fields(cls) if f.init]
-    kwargs: dict[str, Any] = dict(fixed)
+    kwargs: dict[str, Any] = {}
+    nested_fixed: dict[str, dict[str, Any]] = {}
+    for key, value in fixed.items():
+        head, _, sub = key.partition(".")
+        if sub:
+            nested_fixed.setdefault(head, {})[sub] = value
+        else:
+            kwargs[head] = value
+    own_flags = set(kwargs)
     nested: dict[str, dict[str, Any]] = {}
     for key, value in (options or {}).items():
         head, _, sub = key.partition(".")
         if head not in names or (sub and not is_dataclass(hints[head])):
-            valid = [n for n in names if n not in fixed]
+            valid = [n for n in names if n not in own_flags]
             raise StrategyConfigError(f"unknown {cls.__name__} option {key!r}: valid options are {', '.join(valid)}")
-        if head in fixed:
+        if head in own_flags:
             raise StrategyConfigError(f"option {key!r} is set by its own command-line flag (--{head}); use that")
         if sub:
             nested.setdefault(head, {})[sub] = value
         else:
             kwargs[head] = _coerce(value, hints[head], key)
-    for head, sub_options in nested.items():
-        kwargs[head] = configure(hints[head], sub_options)
+    for head in {**nested_fixed, **nested}:
+        if head not in names or not is_dataclass(hints[head]):
+            raise StrategyConfigError(f"{cls.__name__} has no nested config {head!r}")
+        kwargs[head] = configure(hints[head], nested.get(head), **nested_fixed.get(head, {}))
     try:
         return cls(**kwargs)
     except TypeError as exc:

@@ -32,19 +32,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from tanas.data import Task
-from tanas.nas.common import (
-    Budget,
-    BudgetClock,
-    SearchOutcome,
-    StageRecord,
-    check_search_task,
-)
-from tanas.nas.errors import StrategyConfigError
-from tanas.nas.genotype import EDGES, NUM_EDGES, Genotype
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import EDGES, NUM_EDGES, OP_INDEX, OP_NAMES, Genotype
+from tanas.nas.common import Budget, SearchOutcome
 from tanas.nas.network import CellNetwork, seeded_init
-from tanas.nas.ops import OP_INDEX, OP_NAMES, make_op
+from tanas.nas.ops import make_op
+from tanas.nas.registry import register_strategy
+from tanas.nas.search_run import SearchRun
 from tanas.nas.space import SearchSpace
-from tanas.runtime import derive_seed, make_generator, progress, resolve_device
+from tanas.runtime import derive_seed, make_generator
 from tanas.train import evaluate, iterate_batches
 
 _NONE = OP_INDEX["none"]
@@ -151,6 +147,7 @@ def _cycle(split, batch_size: int, seed: int, device: torch.device) -> Iterator[
         yield from iterate_batches(split, batch_size, shuffle=True, generator=make_generator(derive_seed(seed, epoch)), device=device)
 
 
+@register_strategy("darts", DartsConfig)
 def darts_search(
     task: Task,
     *,
@@ -162,11 +159,14 @@ def darts_search(
     device: str | torch.device | None = None,
     quiet: bool = False,
 ) -> SearchOutcome:
-    """First-order DARTS on ``task`` over ``space`` (default: the full space). ``initial`` is unused (DARTS has no incumbent to start from)."""
+    """First-order DARTS on ``task`` over ``space`` (default: the full space).
+
+    ``initial`` is unused (DARTS has no incumbent to start from).
+    """
     config = config or DartsConfig()
-    space = space or SearchSpace.full()
-    device = resolve_device(device)
-    train_split, val_split = check_search_task(task)
+    run = SearchRun("darts", task, config=config, budget=budget, space=space, seed=seed, device=device, quiet=quiet,
+                    total=config.epochs, unit="epoch", stop_reason="epochs")
+    space, device, train_split, val_split = run.space, run.device, run.train, run.val
     with seeded_init(derive_seed(seed, "darts-init")):
         net = SuperNet(space, task.input_shape[0], task.num_classes, C=config.C, N=config.N).to(device)
     w_params = net.weight_parameters()
@@ -175,81 +175,51 @@ def darts_search(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.schedule_epochs, eta_min=config.w_lr_min)
     a_opt = torch.optim.Adam([net.alpha], lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=config.alpha_weight_decay)
     val_stream = _cycle(val_split, config.batch_size, derive_seed(seed, "darts-val"), device)
-    clock = BudgetClock(budget)
-    history: list[StageRecord] = []
     max_epochs = config.epochs if config.epochs is not None else 10**9
-    bar = progress(total=config.epochs, desc="darts", quiet=quiet, unit="epoch")
-    stop_reason = "epochs"
     steps = 0
     genotype, one_shot = net.derive(), 0.0
 
-    for epoch in range(max_epochs):
-        if history and clock.exhausted(upcoming_epochs=1):
-            stop_reason = "budget"
-            break
-        net.train()
-        batches = iterate_batches(train_split, config.batch_size, shuffle=True,
-                                  generator=make_generator(derive_seed(seed, "darts-train", epoch)), device=device)
-        truncated = False
-        loss_sum, n = 0.0, 0
-        for xb, yb in batches:
-            if steps and clock.exhausted():  # time is up (the epoch part was checked before the epoch)
-                truncated = True
+    with run:
+        clock = run.clock
+        for epoch in range(max_epochs):
+            if run.history and clock.exhausted(upcoming_epochs=1):
+                run.stop_reason = "budget"
                 break
-            xv, yv = next(val_stream)
-            a_opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(task.normalise(xv)), yv).backward()
-            a_opt.step()
-            w_opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(net(task.normalise(xb)), yb)
-            loss.backward()
-            nn.utils.clip_grad_norm_(w_params, config.grad_clip)
-            w_opt.step()
-            loss_sum += float(loss.detach()) * len(yb)
-            n += len(yb)
-            steps += 1
-        sched.step()
-        clock.charge(1)
-        genotype = net.derive()
-        supernet_acc = evaluate(net, task, val_split, device=device)
-        net.fixed = genotype
-        one_shot = evaluate(net, task, val_split, device=device)
-        net.fixed = None
-        weights = net.arch_weights().detach().cpu()
-        history.append(
-            StageRecord(
-                stage=epoch,
-                elapsed_seconds=clock.elapsed(),
-                epochs_used=clock.epochs,
-                incumbent=genotype.to_json(),
-                incumbent_val_acc=one_shot,
-                candidates=[],
-                extra={
-                    "alpha": [
-                        {name: float(weights[k, OP_INDEX[name]]) for name in space.edge_ops(k)} for k in range(NUM_EDGES)
-                    ],
-                    "supernet_val_acc": supernet_acc,
-                    "train_loss": loss_sum / max(n, 1),
-                    "steps": steps,
-                    "truncated": truncated,
-                },
-            )
-        )
-        bar.update(1)
-        bar.set_postfix(one_shot=f"{one_shot:.3f}", supernet=f"{supernet_acc:.3f}")
-        if truncated:
-            stop_reason = "budget"
-            break
-    bar.close()
-    return SearchOutcome(
-        strategy="darts",
-        genotype=genotype,
-        val_acc=one_shot,
-        search_seconds=clock.elapsed(),
-        epochs_used=clock.epochs,
-        space_size=space.size,
-        device=str(device),
-        history=history,
-        config={"darts": config.to_dict(), "budget": budget.to_dict(), "seed": seed},
-        stop_reason=stop_reason,
-    )
+            net.train()
+            batches = iterate_batches(train_split, config.batch_size, shuffle=True,
+                                      generator=make_generator(derive_seed(seed, "darts-train", epoch)), device=device)
+            truncated = False
+            loss_sum, n = 0.0, 0
+            for xb, yb in batches:
+                if steps and clock.exhausted():  # time is up (the epoch part was checked before the epoch)
+                    truncated = True
+                    break
+                xv, yv = next(val_stream)
+                a_opt.zero_grad(set_to_none=True)
+                F.cross_entropy(net(task.normalise(xv)), yv).backward()
+                a_opt.step()
+                w_opt.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(net(task.normalise(xb)), yb)
+                loss.backward()
+                nn.utils.clip_grad_norm_(w_params, config.grad_clip)
+                w_opt.step()
+                loss_sum += float(loss.detach()) * len(yb)
+                n += len(yb)
+                steps += 1
+            sched.step()
+            clock.charge(1)
+            genotype = net.derive()
+            supernet_acc = evaluate(net, task, val_split, device=device)
+            net.fixed = genotype
+            one_shot = evaluate(net, task, val_split, device=device)
+            net.fixed = None
+            weights = net.arch_weights().detach().cpu()
+            alpha = [{name: float(weights[k, OP_INDEX[name]]) for name in space.edge_ops(k)} for k in range(NUM_EDGES)]
+            run.record(epoch, genotype, one_shot,
+                       extra={"alpha": alpha, "supernet_val_acc": supernet_acc, "train_loss": loss_sum / max(n, 1),
+                              "steps": steps, "truncated": truncated},
+                       one_shot=f"{one_shot:.3f}", supernet=f"{supernet_acc:.3f}")
+            if truncated:
+                run.stop_reason = "budget"
+                break
+    return run.finish(genotype, one_shot)

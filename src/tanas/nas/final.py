@@ -21,8 +21,8 @@ import torch
 
 from tanas.data import Task
 from tanas.nas.common import TrainConfig, make_candidate
-from tanas.nas.errors import StrategyConfigError
-from tanas.nas.genotype import Genotype, as_genotype
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.network import count_parameters
 from tanas.runtime import derive_seed, make_generator, mean_std, progress, resolve_device
 from tanas.train import evaluate, train_epoch

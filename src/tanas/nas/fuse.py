@@ -41,21 +41,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from tanas.data import Task
-from tanas.nas.common import (
-    Budget,
-    BudgetClock,
-    Objective,
-    SearchOutcome,
-    StageRecord,
-    TrainConfig,
-    accuracy,
-    check_search_task,
-    make_candidate,
-)
-from tanas.nas.errors import SearchSpaceError, StrategyConfigError
-from tanas.nas.genotype import Genotype, as_genotype
+from tanas.errors import SearchSpaceError, StrategyConfigError
+from tanas.genotypes import Genotype
+from tanas.nas.common import Budget, Objective, SearchOutcome, TrainConfig, accuracy, make_candidate
+from tanas.nas.registry import register_strategy
+from tanas.nas.search_run import SearchRun
 from tanas.nas.space import SearchSpace
-from tanas.runtime import derive_seed, make_generator, progress, resolve_device
+from tanas.runtime import derive_seed, make_generator
 from tanas.train import predict_logits, train_epoch
 
 
@@ -123,6 +115,7 @@ def fit_beta(
     return beta.detach()
 
 
+@register_strategy("fuse", FuseConfig)
 def fuse_search(
     task: Task,
     *,
@@ -136,110 +129,104 @@ def fuse_search(
 ) -> SearchOutcome:
     """Run FUSE on ``task`` over ``space`` (default: the full space), starting from ``initial`` if given."""
     config = config or FuseConfig()
-    space = space or SearchSpace.full()
-    device = resolve_device(device)
-    train_split, val_split = check_search_task(task)
-    incumbent: Genotype | None = None
-    if initial is not None:
-        incumbent = as_genotype(initial)
-        if not space.contains(incumbent):
-            raise SearchSpaceError(f"the initial incumbent {incumbent} is not in the search space ({space.describe()})")
+    run = SearchRun("fuse", task, config=config, budget=budget, space=space, seed=seed, device=device, quiet=quiet,
+                    total=config.stages, unit="stage", stop_reason="stages")
+    space, device, train_split, val_split = run.space, run.device, run.train, run.val
+    first = incumbent = run.start_from(initial, "initial incumbent")
     if space.size < 2:
         raise SearchSpaceError(f"FUSE needs a space with at least 2 genotypes; this one has {space.size}")
 
     sampler = make_generator(derive_seed(seed, "fuse-sample"))
-    clock = BudgetClock(budget)
-    history: list[StageRecord] = []
-    survived, stop_reason = 0, "stages"
+    survived = 0
     incumbent_val_acc = 0.0
     val_y = val_split.y
-    bar = progress(total=config.stages, desc="fuse", quiet=quiet, unit="stage")
     tcfg = config.train
     epochs_per_stage = config.rounds * config.epochs_per_round
 
     candidate_seconds: list[float] = []  # seconds per candidate of each complete stage
-    for stage in range(config.stages):
-        wanted = config.candidates
-        if history:
-            # Start a stage only if its full training fits what is left; when only part
-            # of it fits, the stage shrinks to fewer candidates (incumbent + challengers).
-            # Every stage so far was complete (a truncated one ends the search), so
-            # candidate_seconds is not empty here.
-            per_candidate = sum(candidate_seconds) / len(candidate_seconds)
-            while wanted >= 2 and not clock.affords(wanted * epochs_per_stage, per_candidate * wanted):
-                wanted -= 1
-            if wanted < 2:
-                stop_reason = "budget"
-                break
-        stage_start = clock.elapsed()
-        exclude = [incumbent] if incumbent is not None else []
-        drawn = space.sample_distinct(wanted - len(exclude), sampler, exclude=exclude)
-        cands = exclude + drawn
-        if len(cands) < 2:
-            stop_reason = "space exhausted"
-            break
-        K = len(cands)
-        models = [
-            make_candidate(g, task, C=config.C, N=config.N, seed=derive_seed(seed, "fuse-init", stage, i), device=device)
-            for i, g in enumerate(cands)
-        ]
-        beta = torch.zeros(K)
-        if config.objective == "fused":
-            fused = FusedModel(models, beta).to(device)
-            optimizers = [tcfg.optimizer(fused.parameters())]
-        else:
-            optimizers = [tcfg.optimizer(m.parameters()) for m in models]
-        schedulers = [tcfg.scheduler(opt, epochs_per_stage) for opt in optimizers]
-
-        rounds_done, truncated = 0, False
-        cand_acc: list[float] = [0.0] * K
-        for rnd in range(config.rounds):
-            trained = 0
-            for ep in range(config.epochs_per_round):
-                if (rounds_done or ep) and clock.exhausted(upcoming_epochs=K):
-                    truncated = True
+    with run:
+        clock = run.clock
+        for stage in range(config.stages):
+            wanted = config.candidates
+            if run.history:
+                # Start a stage only if its full training fits what is left; when only part
+                # of it fits, the stage shrinks to fewer candidates (incumbent + challengers).
+                # Every stage so far was complete (a truncated one ends the search), so
+                # candidate_seconds is not empty here.
+                per_candidate = sum(candidate_seconds) / len(candidate_seconds)
+                while wanted >= 2 and not clock.affords(wanted * epochs_per_stage, per_candidate * wanted):
+                    wanted -= 1
+                if wanted < 2:
+                    run.stop_reason = "budget"
                     break
-                trained += 1
-                data_seed = derive_seed(seed, "fuse-data", stage, rnd, ep)
-                if config.objective == "fused":
-                    fused.beta.copy_(beta.to(device))
-                    train_epoch(fused, task, train_split, optimizers[0], batch_size=tcfg.batch_size,
-                                device=device, generator=make_generator(data_seed), augment=tcfg.augment)
-                else:
-                    # Common random numbers: every candidate sees the same batches in the same order.
-                    for m, opt in zip(models, optimizers):
-                        train_epoch(m, task, train_split, opt, batch_size=tcfg.batch_size,
-                                    device=device, generator=make_generator(data_seed), augment=tcfg.augment)
-                for sched in schedulers:
-                    sched.step()
-                clock.charge(K)
-            if trained == 0:
-                break  # budget ended at a round boundary: β already fits these weights
-            # β step on the validation split: weights fixed, BN in eval (predict_logits sets eval mode).
-            logits = [predict_logits(m, task, val_split, device=device) for m in models]
-            log_p = torch.stack([F.log_softmax(l, dim=1).gather(1, val_y.view(-1, 1)).squeeze(1) for l in logits], dim=1)
-            beta = fit_beta(log_p, beta, lr=config.beta_lr, steps=config.beta_steps)
-            cand_acc = [accuracy(l, val_y) for l in logits]
-            rounds_done += 1
-            if truncated:
+            stage_start = clock.elapsed()
+            exclude = [incumbent] if incumbent is not None else []
+            drawn = space.sample_distinct(wanted - len(exclude), sampler, exclude=exclude)
+            cands = exclude + drawn
+            if len(cands) < 2:
+                run.stop_reason = "space exhausted"
                 break
+            K = len(cands)
+            models = [
+                make_candidate(g, task, C=config.C, N=config.N, seed=derive_seed(seed, "fuse-init", stage, i),
+                               device=device)
+                for i, g in enumerate(cands)
+            ]
+            beta = torch.zeros(K)
+            if config.objective == "fused":
+                fused = FusedModel(models, beta).to(device)
+                optimizers = [tcfg.optimizer(fused.parameters())]
+            else:
+                optimizers = [tcfg.optimizer(m.parameters()) for m in models]
+            schedulers = [tcfg.scheduler(opt, epochs_per_stage) for opt in optimizers]
 
-        weights = torch.softmax(beta, dim=0)
-        fused_log_p = torch.logsumexp(
-            torch.stack([F.log_softmax(l, dim=1) for l in logits]) + torch.log(weights).view(-1, 1, 1), dim=0
-        )
-        winner = int(torch.argmax(beta))
-        previous = incumbent
-        incumbent = cands[winner]
-        incumbent_val_acc = cand_acc[winner]
-        survived = survived + 1 if previous is not None and incumbent == previous else 0
-        history.append(
-            StageRecord(
-                stage=stage,
-                elapsed_seconds=clock.elapsed(),
-                epochs_used=clock.epochs,
-                incumbent=incumbent.to_json(),
-                incumbent_val_acc=incumbent_val_acc,
+            rounds_done, truncated = 0, False
+            cand_acc: list[float] = [0.0] * K
+            for rnd in range(config.rounds):
+                trained = 0
+                for ep in range(config.epochs_per_round):
+                    if (rounds_done or ep) and clock.exhausted(upcoming_epochs=K):
+                        truncated = True
+                        break
+                    trained += 1
+                    data_seed = derive_seed(seed, "fuse-data", stage, rnd, ep)
+                    if config.objective == "fused":
+                        fused.beta.copy_(beta.to(device))
+                        train_epoch(fused, task, train_split, optimizers[0], batch_size=tcfg.batch_size,
+                                    device=device, generator=make_generator(data_seed), augment=tcfg.augment)
+                    else:
+                        # Common random numbers: every candidate sees the same batches in the same order.
+                        for m, opt in zip(models, optimizers):
+                            train_epoch(m, task, train_split, opt, batch_size=tcfg.batch_size,
+                                        device=device, generator=make_generator(data_seed), augment=tcfg.augment)
+                    for sched in schedulers:
+                        sched.step()
+                    clock.charge(K)
+                if trained == 0:
+                    break  # budget ended at a round boundary: β already fits these weights
+                # β step on the validation split: weights fixed, BN in eval (predict_logits sets eval mode).
+                logits = [predict_logits(m, task, val_split, device=device) for m in models]
+                log_p = torch.stack([F.log_softmax(l, dim=1).gather(1, val_y.view(-1, 1)).squeeze(1) for l in logits],
+                                    dim=1)
+                beta = fit_beta(log_p, beta, lr=config.beta_lr, steps=config.beta_steps)
+                cand_acc = [accuracy(l, val_y) for l in logits]
+                rounds_done += 1
+                if truncated:
+                    break
+
+            weights = torch.softmax(beta, dim=0)
+            fused_log_p = torch.logsumexp(
+                torch.stack([F.log_softmax(l, dim=1) for l in logits]) + torch.log(weights).view(-1, 1, 1), dim=0
+            )
+            winner = int(torch.argmax(beta))
+            previous = incumbent
+            incumbent = cands[winner]
+            incumbent_val_acc = cand_acc[winner]
+            survived = survived + 1 if previous is not None and incumbent == previous else 0
+            run.record(
+                stage,
+                incumbent,
+                incumbent_val_acc,
                 candidates=[
                     {"genotype": g.to_json(), "beta": float(b), "weight": float(w), "val_acc": a}
                     for g, b, w, a in zip(cands, beta.tolist(), weights.tolist(), cand_acc)
@@ -251,30 +238,16 @@ def fuse_search(
                     "survived": survived,
                     "previous": previous.to_json() if previous is not None else None,
                 },
+                val=f"{incumbent_val_acc:.3f}",
+                survived=survived,
             )
-        )
-        if not truncated:
-            candidate_seconds.append((clock.elapsed() - stage_start) / K)
-        bar.update(1)
-        bar.set_postfix(val=f"{incumbent_val_acc:.3f}", survived=survived)
-        if survived >= config.patience:
-            stop_reason = "patience"
-            break
-        if truncated:
-            stop_reason = "budget"
-            break
-    bar.close()
+            if not truncated:
+                candidate_seconds.append((clock.elapsed() - stage_start) / K)
+            if survived >= config.patience:
+                run.stop_reason = "patience"
+                break
+            if truncated:
+                run.stop_reason = "budget"
+                break
     assert incumbent is not None
-    return SearchOutcome(
-        strategy="fuse",
-        genotype=incumbent,
-        val_acc=incumbent_val_acc,
-        search_seconds=clock.elapsed(),
-        epochs_used=clock.epochs,
-        space_size=space.size,
-        device=str(device),
-        history=history,
-        config={"fuse": config.to_dict(), "budget": budget.to_dict(), "seed": seed,
-                "initial": as_genotype(initial).to_json() if initial is not None else None},
-        stop_reason=stop_reason,
-    )
+    return run.finish(incumbent, incumbent_val_acc, initial=first.to_json() if first is not None else None)

@@ -18,9 +18,9 @@ from typing import Callable, Iterator
 import torch
 from torch import nn
 
-from tanas.nas.genotype import EDGES, Genotype, as_genotype
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import EDGES, Genotype, as_genotype
 from tanas.nas.ops import ReLUConvBN, make_op
-from tanas.nas.errors import StrategyConfigError
 
 
 class Cell(nn.Module):

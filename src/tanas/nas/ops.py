@@ -1,4 +1,4 @@
-"""The 11 edge operations of the search space (DESIGN §1.6).
+"""The 11 edge operations of the search space (DESIGN §1.6), for the names of :data:`tanas.genotypes.OP_NAMES`.
 
 Every op maps ``(N, C, H, W)`` to ``(N, C, H, W)``: inside a cell all edges keep
 the channel count and the resolution. Convolutions are ReLU-Conv-BN as in DARTS;
@@ -12,24 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from tanas.nas.errors import GenotypeError
-
-#: The op names in canonical order. The order is part of the public contract:
-#: it fixes the column order of DARTS' α and of every per-edge op listing.
-OP_NAMES: tuple[str, ...] = (
-    "none",
-    "skip_connect",
-    "max_pool_3x3",
-    "avg_pool_3x3",
-    "conv_1x1",
-    "conv_3x3",
-    "sep_conv_3x3",
-    "sep_conv_5x5",
-    "dil_conv_3x3",
-    "dil_conv_5x5",
-    "conv_7x1_1x7",
-)
-OP_INDEX: dict[str, int] = {name: i for i, name in enumerate(OP_NAMES)}
+from tanas.genotypes import OP_NAMES, check_op
 
 
 class Zero(nn.Module):
@@ -134,7 +117,8 @@ _FACTORIES: dict[str, OpFactory] = {
     "dil_conv_5x5": lambda c, affine, trs: DilConv(c, c, 5, 1, 4, 2, affine=affine, track_running_stats=trs),
     "conv_7x1_1x7": lambda c, affine, trs: Conv7x1x1x7(c, c, 1, affine=affine, track_running_stats=trs),
 }
-assert tuple(_FACTORIES) == OP_NAMES
+if tuple(_FACTORIES) != OP_NAMES:  # the vocabulary lives in tanas.genotypes; every name needs a factory, in order
+    raise ImportError(f"tanas.nas.ops builds {tuple(_FACTORIES)}, but tanas.genotypes names {OP_NAMES}")
 
 
 def make_op(name: str, channels: int, *, affine: bool = True, track_running_stats: bool = True) -> nn.Module:
@@ -143,8 +127,4 @@ def make_op(name: str, channels: int, *, affine: bool = True, track_running_stat
     ``affine``/``track_running_stats`` are for the DARTS supernet, which (like
     NAS-Bench-201's) uses BN without affine parameters and with batch statistics.
     """
-    try:
-        factory = _FACTORIES[name]
-    except KeyError:
-        raise GenotypeError(f"unknown op {name!r}: valid ops are {', '.join(OP_NAMES)}") from None
-    return factory(channels, affine, track_running_stats)
+    return _FACTORIES[check_op(name)](channels, affine, track_running_stats)

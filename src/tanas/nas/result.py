@@ -1,4 +1,4 @@
-"""The result of a search plus its final evaluation, and the one entry point the CLI calls.
+"""The result of a search plus its final evaluation (:func:`finish_search`), as ``result.json`` holds it.
 
 ``result.json`` schema (``SearchResult.to_dict``)::
 
@@ -28,21 +28,18 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import torch
 
 from tanas.data import Task
-from tanas.nas.common import Budget, SearchOutcome, TrainConfig, configure, time_to_match
-from tanas.nas.darts import DartsConfig, darts_search
-from tanas.nas.errors import StrategyConfigError
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import Genotype
+from tanas.nas.common import Budget, SearchOutcome, TrainConfig, time_to_match
 from tanas.nas.final import FinalResult, final_evaluation
-from tanas.nas.fuse import FuseConfig, fuse_search
-from tanas.nas.genotype import Genotype, as_genotype
 from tanas.nas.network import build_network, count_parameters
-from tanas.nas.random_search import RandomConfig, random_search
 from tanas.nas.space import SearchSpace
-from tanas.runtime import atomic_write_text, resolve_device
+from tanas.runtime import atomic_write_text
 
 RESULT_FILE = "result.json"
 
@@ -140,65 +137,6 @@ class SearchResult:
             final=final.to_dict() if final is not None else None,
             cpu_threads=torch.get_num_threads(),
         )
-
-
-#: A strategy: ``fn(task, *, budget, space, initial, seed, device, quiet, C, N, options) -> SearchOutcome``;
-#: ``options`` are the strategy's own settings (``"key": value`` or string values, see ``configure``).
-Strategy = Callable[..., SearchOutcome]
-
-
-def _fuse(task: Task, *, C: int, N: int, options: Mapping[str, Any] | None = None, **kw: Any) -> SearchOutcome:
-    return fuse_search(task, config=configure(FuseConfig, options, C=C, N=N), **kw)
-
-
-def _random(task: Task, *, C: int, N: int, options: Mapping[str, Any] | None = None, **kw: Any) -> SearchOutcome:
-    return random_search(task, config=configure(RandomConfig, options, C=C, N=N), **kw)
-
-
-def _darts(task: Task, *, C: int, N: int, options: Mapping[str, Any] | None = None, **kw: Any) -> SearchOutcome:
-    return darts_search(task, config=configure(DartsConfig, options, C=C, N=N), **kw)
-
-
-#: The strategies run_search knows. The TA-NAS pipeline adds "tanas" by passing its
-#: own callable to run_search(strategy_fn=...) or by extending a copy of this mapping.
-STRATEGIES: Mapping[str, Strategy] = {"fuse": _fuse, "random": _random, "darts": _darts}
-
-
-def run_search(
-    task: Task,
-    strategy: str,
-    *,
-    budget: Budget,
-    space: SearchSpace | None = None,
-    initial: Genotype | str | None = None,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    C: int = 16,
-    N: int = 1,
-    final_seeds: int = 3,
-    final_epochs: int = 30,
-    final_train: TrainConfig | None = None,
-    quiet: bool = False,
-    options: Mapping[str, Any] | None = None,
-    strategy_fn: Strategy | None = None,
-) -> SearchResult:
-    """Search with ``strategy``, then run the final protocol (skipped with ``final_seeds=0``).
-
-    ``options`` go to the strategy's config (e.g. ``{"candidates": 6, "objective": "fused"}``
-    for FUSE, ``{"train.lr": 0.1}`` for its candidate training).
-    """
-    fn = strategy_fn or STRATEGIES.get(strategy)
-    if fn is None:
-        raise StrategyConfigError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
-    check_final_protocol(final_seeds, final_epochs)
-    space = space or SearchSpace.full()
-    device = resolve_device(device)
-    outcome = fn(task, budget=budget, space=space, initial=as_genotype(initial) if initial is not None else None,
-                 seed=seed, device=device, quiet=quiet, C=C, N=N, options=options)
-    if outcome.strategy != strategy:  # e.g. a TA-NAS pipeline that runs FUSE inside is reported as itself
-        outcome = dataclasses.replace(outcome, strategy=strategy)
-    return finish_search(outcome, task, space=space, budget=budget, seed=seed, device=device, C=C, N=N,
-                         final_seeds=final_seeds, final_epochs=final_epochs, final_train=final_train, quiet=quiet)
 
 
 def check_final_protocol(final_seeds: int, final_epochs: int) -> None:

@@ -32,9 +32,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
-from tanas.nas.errors import SearchSpaceError
-from tanas.nas.genotype import EDGES, NUM_EDGES, Genotype, GenotypeError, as_genotype
-from tanas.nas.ops import OP_INDEX, OP_NAMES
+from tanas.errors import GenotypeError, SearchSpaceError
+from tanas.genotypes import EDGES, NUM_EDGES, OP_INDEX, OP_NAMES, Genotype, as_genotype
 
 _State = tuple[bool, tuple[int, ...]]
 #: Above this many members, :meth:`SearchSpace.enumerate` refuses (use sample()).
@@ -96,11 +95,6 @@ class SearchSpace:
         """Every op on every edge: 11^6 = 1,771,561 genotypes."""
         ops = _canonical_ops(universe, "universe")
         return cls(edges=(ops,) * NUM_EDGES, universe=ops)
-
-    @classmethod
-    def from_edges(cls, edges: Sequence[Sequence[str]], universe: Sequence[str] = OP_NAMES) -> "SearchSpace":
-        """The product space: ``edges[k]`` lists the ops allowed on edge k."""
-        return cls(edges=tuple(tuple(e) for e in edges), universe=tuple(universe))
 
     @classmethod
     def restricted(

@@ -11,10 +11,11 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from tanas.genotypes import EDGES
 from tanas.report._png import new_figure, write_png
 
 #: edge order of a genotype (DESIGN §1.6): (from node, to node)
-CELL_EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
+CELL_EDGES = EDGES
 
 
 def mds_coordinates(distances: Sequence[Sequence[float]]) -> np.ndarray:

@@ -13,6 +13,11 @@ For a target task, in order:
 6. retrain the winner from scratch (the final protocol);
 7. store the winner in the zoo, so the next task benefits.
 
+Registered as strategy ``tanas``: :func:`tanas_search` is steps 1–5, the
+registry's final protocol step 6, and its finish step (``_store_winner``) step 7;
+``run_search(task, "tanas", TanasConfig(...), budget=..., zoo=...)`` or
+:func:`run_tanas` runs them all.
+
 **One clock.** ``search_seconds`` is everything the strategy spent: probe,
 Fisher, distances and FUSE. The FUSE history's ``elapsed_seconds`` are shifted by
 the preparation time so that a time-to-match read off it is on the same clock as
@@ -34,20 +39,23 @@ never a neighbour of itself.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import torch
 
 from tanas.data import Task
-from tanas.errors import ConfigError
+from tanas.errors import ConfigError, StrategyConfigError
+from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.common import Budget, SearchOutcome, TrainConfig
-from tanas.nas.errors import StrategyConfigError
 from tanas.nas.fuse import FuseConfig, fuse_search
-from tanas.nas.genotype import Genotype, as_genotype
-from tanas.nas.result import SearchResult, check_final_protocol, finish_search
+from tanas.nas.registry import get_strategy, register_strategy, run_search
+from tanas.nas.result import SearchResult
 from tanas.nas.space import SearchSpace
 from tanas.runtime import resolve_device
 
@@ -154,22 +162,15 @@ class TanasPlan:
             "distances_cached": self.distances_cached,
         }
 
-    def describe(self) -> str:
-        """One line for the CLI."""
-        if self.fallback:
-            return f"TA-NAS fallback ({self.fallback}): full-space FUSE, {self.space.size:,} genotypes"
-        near = ", ".join(f"{n['name']} {n['distance']:.3f}" for n in self.nearest if n["used"])
-        return (f"TA-NAS: nearest {near}; {self.space.describe()}; start from {self.initial}; "
-                f"prep {self.prep_seconds:.1f} s ({self.probes_trained} probe(s) trained, "
-                f"{self.distances_computed} distance(s) computed, {self.distances_cached} cached)")
-
 
 @dataclass
-class TanasOutcome:
-    """The FUSE outcome on the TA-NAS clock, with the plan that shaped it."""
+class TanasOutcome(SearchOutcome):
+    """The FUSE outcome on the TA-NAS clock, with the plan that shaped it.
 
-    outcome: SearchOutcome
-    plan: TanasPlan
+    ``store_seconds``: adding the target to the zoo after a fallback search (not search time).
+    """
+
+    plan: TanasPlan | None = None
     store_seconds: float = 0.0
 
 
@@ -311,6 +312,37 @@ def plan_search(
 # --------------------------------------------------------------------------- steps 5 and 7
 
 
+#: The zoo a search uses when none is given: ``$TANAS_ZOO``, else ``tanas.zoo.DEFAULT_ZOO``.
+ZOO_ENV = "TANAS_ZOO"
+
+
+@contextlib.contextmanager
+def _open_zoo(zoo: "TaskZoo | str | Path | None") -> Iterator["TaskZoo"]:
+    """``zoo`` itself when it is an open :class:`TaskZoo`; else the zoo at that folder, opened (and
+    created) for the block."""
+    from tanas.zoo import DEFAULT_ZOO, TaskZoo
+
+    if isinstance(zoo, TaskZoo):
+        yield zoo
+        return
+    with TaskZoo(zoo or os.environ.get(ZOO_ENV) or DEFAULT_ZOO, create=True) as store:
+        yield store
+
+
+def _target_names(
+    task: Task, name: str | None, origin: str | None, task_arg: str | None
+) -> tuple[str | None, str | None]:
+    """The target's zoo name and origin; ``task_arg`` (the text the task was parsed from, e.g. a
+    command-line argument) fills in those not given, as ``tanas zoo add`` would name it."""
+    if task_arg is None:
+        return name, origin
+    from tanas.zoo import is_task_file, zoo_task_name
+
+    if origin is None and is_task_file(task_arg):
+        origin = str(Path(task_arg).resolve())
+    return name or zoo_task_name(task_arg, task), origin
+
+
 def _shift_history(outcome: SearchOutcome, offset: float) -> SearchOutcome:
     for record in outcome.history:
         record.elapsed_seconds += offset
@@ -318,51 +350,110 @@ def _shift_history(outcome: SearchOutcome, offset: float) -> SearchOutcome:
     return outcome
 
 
+def _store_winner(
+    found: TanasOutcome,
+    base: SearchResult,
+    *,
+    task: Task,
+    config: TanasConfig,
+    budget: Budget,
+    seed: int,
+    device: torch.device,
+    zoo: "TaskZoo | str | Path | None" = None,
+    **_context: Any,
+) -> TanasResult:
+    """Step 7, after the final protocol (``base``): store the winner for the target; the TA-NAS record.
+
+    The genotype is scored by its validation accuracy in the search (as :func:`ensure_genotype` scores it).
+    """
+    plan = found.plan
+    assert plan is not None
+    record = {
+        "strategy": "tanas", "task": task.spec, "val_acc": found.val_acc,
+        "test_acc": base.test_acc, "search_seconds": found.search_seconds, "space_size": plan.space.size,
+        "nearest": [{k: n[k] for k in ("name", "distance", "std")} for n in plan.nearest if n["used"]],
+        "fallback": plan.fallback, "seed": seed, "C": config.fuse.C, "N": config.fuse.N, "budget": budget.to_dict(),
+        "device": str(device),
+    }
+    with _open_zoo(zoo) as store:
+        start = time.perf_counter()
+        genotype_id = store.put_genotype(plan.target, found.genotype.to_json(), found.val_acc, record)
+        store_seconds = found.store_seconds + time.perf_counter() - start
+        zoo_path = str(store.path)
+    return TanasResult(
+        **{f.name: getattr(base, f.name) for f in dataclasses.fields(SearchResult)},
+        nearest=plan.nearest,
+        full_space_size=SearchSpace.full().size,
+        fallback=plan.fallback,
+        overhead={**plan.overhead(), "store_seconds": store_seconds},
+        zoo={"path": zoo_path, "target": plan.target, "k": config.k, "radius": plan.radius,
+             "radius_asked": config.radius, "used": plan.used, "excluded": plan.excluded, "skipped": plan.skipped,
+             "probe": plan.probe, "probe_seeds": config.probe_seeds, "kind": config.kind, "head": config.head,
+             "genotype_id": genotype_id},
+    )
+
+
+@register_strategy("tanas", TanasConfig, network="fuse", finish=_store_winner)
 def tanas_search(
     task: Task,
     *,
-    zoo: "TaskZoo",
     budget: Budget,
+    space: SearchSpace | None = None,
+    initial: Genotype | str | None = None,
     config: TanasConfig | None = None,
-    name: str | None = None,
-    origin: str | None = None,
-    exclude: Sequence[str] = (),
     seed: int = 0,
     device: str | torch.device | None = None,
-    data_root: str | None = None,
     quiet: bool = False,
+    zoo: "TaskZoo | str | Path | None" = None,
+    name: str | None = None,
+    origin: str | None = None,
+    task_arg: str | None = None,
+    exclude: Sequence[str] = (),
+    data_root: str | None = None,
 ) -> TanasOutcome:
     """Steps 1–5 on one clock: plan, then FUSE over the planned space for what is left of ``budget``.
 
-    Does not store the genotype (see :func:`run_tanas`); in the fallback case it
-    does add the target's probe and Fisher after the search.
+    TA-NAS builds its own space and first incumbent, so ``space`` and ``initial`` must be
+    None. ``zoo`` is an open :class:`TaskZoo` or a folder (default: ``$TANAS_ZOO``, else
+    ``tanas-zoo``); ``name``/``origin`` name and rebuild the target there (see
+    :meth:`TaskZoo.add_task`), or ``task_arg`` gives both as ``tanas zoo add`` would.
+    Does not store the genotype (the registered finish step does, after the final
+    protocol; see :func:`run_tanas`); in the fallback case it does add the target's
+    probe and Fisher after the search.
     """
+    if space is not None:
+        raise StrategyConfigError("--strategy tanas builds its own space from the zoo; drop --space")
+    if initial is not None:
+        raise StrategyConfigError("--strategy tanas starts from the nearest zoo task's genotype; drop --initial")
     config = config or TanasConfig()
     device = resolve_device(device)
-    plan = plan_search(task, zoo, config=config, name=name, origin=origin, exclude=exclude, device=device,
-                       data_root=data_root, quiet=quiet)
-    prep = plan.prep_seconds
-    fuse_budget = budget
-    if budget.seconds is not None:
-        fuse_budget = Budget(seconds=max(budget.seconds - prep, MIN_FUSE_SECONDS), epochs=budget.epochs)
-    outcome = fuse_search(task, budget=fuse_budget, space=plan.space, initial=plan.initial, config=config.fuse,
-                          seed=seed, device=device, quiet=quiet)
-    outcome = _shift_history(outcome, prep)
-    outcome.strategy = "tanas"
-    outcome.config = {**outcome.config, "tanas": config.to_dict(), "budget": budget.to_dict(),
-                      "fuse_budget": fuse_budget.to_dict(), "history_offset_seconds": prep}
-    store_seconds = 0.0
-    if plan.fallback is not None:
-        start = time.perf_counter()
-        _add_target(zoo, task, plan, config, origin=origin, device=device)
-        store_seconds = time.perf_counter() - start
-    return TanasOutcome(outcome=outcome, plan=plan, store_seconds=store_seconds)
+    name, origin = _target_names(task, name, origin, task_arg)
+    with _open_zoo(zoo) as store:
+        plan = plan_search(task, store, config=config, name=name, origin=origin, exclude=exclude, device=device,
+                           data_root=data_root, quiet=quiet)
+        prep = plan.prep_seconds
+        fuse_budget = budget
+        if budget.seconds is not None:
+            fuse_budget = Budget(seconds=max(budget.seconds - prep, MIN_FUSE_SECONDS), epochs=budget.epochs)
+        outcome = fuse_search(task, budget=fuse_budget, space=plan.space, initial=plan.initial, config=config.fuse,
+                              seed=seed, device=device, quiet=quiet)
+        outcome = _shift_history(outcome, prep)
+        outcome.strategy = "tanas"
+        outcome.config = {**outcome.config, "tanas": config.to_dict(), "budget": budget.to_dict(),
+                          "fuse_budget": fuse_budget.to_dict(), "history_offset_seconds": prep}
+        store_seconds = 0.0
+        if plan.fallback is not None:
+            start = time.perf_counter()
+            _add_target(store, task, plan, config, origin=origin, device=device)
+            store_seconds = time.perf_counter() - start
+    values = {f.name: getattr(outcome, f.name) for f in dataclasses.fields(SearchOutcome)}
+    return TanasOutcome(**values, plan=plan, store_seconds=store_seconds)
 
 
 def run_tanas(
     task: Task,
     *,
-    zoo: "TaskZoo",
+    zoo: "TaskZoo | str | Path | None",
     budget: Budget,
     config: TanasConfig | None = None,
     name: str | None = None,
@@ -376,40 +467,11 @@ def run_tanas(
     data_root: str | None = None,
     quiet: bool = False,
 ) -> TanasResult:
-    """The whole TA-NAS pipeline (steps 1–7); returns the ``result.json`` record.
-
-    The genotype found is stored in the zoo for the target, scored by its
-    validation accuracy in the search (as :func:`ensure_genotype` scores it).
-    """
-    config = config or TanasConfig()
-    check_final_protocol(final_seeds, final_epochs)
-    device = resolve_device(device)
-    found = tanas_search(task, zoo=zoo, budget=budget, config=config, name=name, origin=origin, exclude=exclude,
-                         seed=seed, device=device, data_root=data_root, quiet=quiet)
-    outcome, plan = found.outcome, found.plan
-    base = finish_search(outcome, task, space=plan.space, budget=budget, seed=seed, device=device,
-                         C=config.fuse.C, N=config.fuse.N, final_seeds=final_seeds, final_epochs=final_epochs,
-                         final_train=final_train, quiet=quiet)
-    record = {
-        "strategy": "tanas", "task": task.spec, "val_acc": outcome.val_acc,
-        "test_acc": base.test_acc, "search_seconds": outcome.search_seconds, "space_size": plan.space.size,
-        "nearest": [{k: n[k] for k in ("name", "distance", "std")} for n in plan.nearest if n["used"]],
-        "fallback": plan.fallback, "seed": seed, "C": config.fuse.C, "N": config.fuse.N, "budget": budget.to_dict(), "device": str(device),
-    }
-    start = time.perf_counter()
-    genotype_id = zoo.put_genotype(plan.target, outcome.genotype.to_json(), outcome.val_acc, record)
-    store_seconds = found.store_seconds + time.perf_counter() - start
-    return TanasResult(
-        **{f.name: getattr(base, f.name) for f in dataclasses.fields(SearchResult)},
-        nearest=plan.nearest,
-        full_space_size=SearchSpace.full().size,
-        fallback=plan.fallback,
-        overhead={**plan.overhead(), "store_seconds": store_seconds},
-        zoo={"path": str(zoo.path), "target": plan.target, "k": config.k, "radius": plan.radius,
-             "radius_asked": config.radius, "used": plan.used, "excluded": plan.excluded, "skipped": plan.skipped,
-             "probe": plan.probe, "probe_seeds": config.probe_seeds, "kind": config.kind, "head": config.head,
-             "genotype_id": genotype_id},
-    )
+    """The whole TA-NAS pipeline (steps 1–7): ``run_search(task, "tanas", config, ...)``; returns the
+    ``result.json`` record. The genotype found is stored in the zoo for the target."""
+    return run_search(task, "tanas", config, budget=budget, seed=seed, device=device, final_seeds=final_seeds,
+                      final_epochs=final_epochs, final_train=final_train, quiet=quiet, zoo=zoo, name=name,
+                      origin=origin, exclude=exclude, data_root=data_root)
 
 
 # --------------------------------------------------------------------------- zoo seeding
@@ -456,8 +518,10 @@ def ensure_genotype(
     task = task if task is not None else zoo.load_task(entry.name, data_root=data_root)
     if task.fingerprint() != entry.fingerprint:
         raise ConfigError(f"the task given for zoo task {entry.name!r} holds different data; pass the zoo's task")
-    fuse = fuse or FuseConfig()
-    outcome = fuse_search(task, budget=budget, config=fuse, seed=seed, device=device, quiet=quiet)
+    strategy = get_strategy("fuse")
+    fuse = strategy.check_config(fuse)
+    outcome = strategy.search(task, budget=budget, space=None, initial=None, config=fuse, seed=seed, device=device,
+                              quiet=quiet)
     record = {
         "strategy": "fuse", "task": task.spec, "val_acc": outcome.val_acc, "search_seconds": outcome.search_seconds,
         "space_size": outcome.space_size, "epochs_used": outcome.epochs_used, "stop_reason": outcome.stop_reason,

@@ -1,5 +1,10 @@
-"""Genotypes: one op name per cell edge, in a fixed edge order (DESIGN §1.6).
+"""The cell's vocabulary: its edges, the op names, and genotypes (DESIGN §1.6).
 
+Torch-free, like DARTS' ``genotypes.py``: the zoo, the report and the CLI can
+read and validate genotypes without importing the network code. The ops
+themselves are built in :mod:`tanas.nas.ops`, for exactly these names.
+
+A genotype is one op name per cell edge, in the edge order :data:`EDGES`.
 String form: the six op names joined by ``|`` in edge order, e.g.
 ``"conv_3x3|skip_connect|conv_1x1|none|avg_pool_3x3|sep_conv_3x3"``.
 JSON form: the list of the six names.
@@ -10,8 +15,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
-from tanas.nas.errors import GenotypeError
-from tanas.nas.ops import OP_INDEX, OP_NAMES
+from tanas.errors import GenotypeError
+
+#: The op names in canonical order. The order is part of the public contract:
+#: it fixes the column order of DARTS' α and of every per-edge op listing.
+OP_NAMES: tuple[str, ...] = (
+    "none",
+    "skip_connect",
+    "max_pool_3x3",
+    "avg_pool_3x3",
+    "conv_1x1",
+    "conv_3x3",
+    "sep_conv_3x3",
+    "sep_conv_5x5",
+    "dil_conv_3x3",
+    "dil_conv_5x5",
+    "conv_7x1_1x7",
+)
+OP_INDEX: dict[str, int] = {name: i for i, name in enumerate(OP_NAMES)}
 
 #: The cell edges (source node, target node), in genotype order. Node 0 is the
 #: cell input, node 3 its output; node j sums its incoming edges.
@@ -20,10 +41,30 @@ NUM_EDGES = len(EDGES)
 SEPARATOR = "|"
 
 
-def _check_op(name: Any, where: str) -> str:
+def check_op(name: Any, where: str = "") -> str:
+    """``name`` if it is a known op; else a :class:`GenotypeError` that lists the valid ones."""
     if not isinstance(name, str) or name not in OP_INDEX:
-        raise GenotypeError(f"unknown op {name!r} {where}: valid ops are {', '.join(OP_NAMES)}")
+        place = f" {where}" if where else ""
+        raise GenotypeError(f"unknown op {name!r}{place}: valid ops are {', '.join(OP_NAMES)}")
     return name
+
+
+def validate_ops(ops: Any) -> tuple[str, ...]:
+    """The six op names of a genotype, checked: a sequence (not a string) of :data:`NUM_EDGES` known ops."""
+    if isinstance(ops, str) or not isinstance(ops, Sequence):
+        raise GenotypeError(
+            f"a genotype is a sequence of {NUM_EDGES} op names, got {type(ops).__name__}; "
+            f"use Genotype.parse() for the 'op|op|...' string form"
+        )
+    ops = tuple(ops)
+    if len(ops) != NUM_EDGES:
+        raise GenotypeError(
+            f"a genotype has exactly {NUM_EDGES} ops (edges {', '.join(f'{i}->{j}' for i, j in EDGES)}), "
+            f"got {len(ops)}: {list(ops)}"
+        )
+    for k, name in enumerate(ops):
+        check_op(name, f"on edge {EDGES[k][0]}->{EDGES[k][1]}")
+    return ops
 
 
 @dataclass(frozen=True)
@@ -33,21 +74,7 @@ class Genotype:
     ops: tuple[str, ...]
 
     def __post_init__(self) -> None:
-        ops = self.ops
-        if isinstance(ops, str) or not isinstance(ops, Sequence):
-            raise GenotypeError(
-                f"a genotype is a sequence of {NUM_EDGES} op names, got {type(ops).__name__}; "
-                f"use Genotype.parse() for the 'op|op|...' string form"
-            )
-        ops = tuple(ops)
-        if len(ops) != NUM_EDGES:
-            raise GenotypeError(
-                f"a genotype has exactly {NUM_EDGES} ops (edges {', '.join(f'{i}->{j}' for i, j in EDGES)}), "
-                f"got {len(ops)}: {list(ops)}"
-            )
-        for k, name in enumerate(ops):
-            _check_op(name, f"on edge {EDGES[k][0]}->{EDGES[k][1]}")
-        object.__setattr__(self, "ops", ops)
+        object.__setattr__(self, "ops", validate_ops(self.ops))
 
     # ------------------------------------------------------------------ forms
     @classmethod
@@ -78,7 +105,7 @@ class Genotype:
     # ---------------------------------------------------------------- helpers
     @property
     def indices(self) -> tuple[int, ...]:
-        """The op indices into :data:`tanas.nas.ops.OP_NAMES`."""
+        """The op indices into :data:`OP_NAMES`."""
         return tuple(OP_INDEX[name] for name in self.ops)
 
     def hamming(self, other: "Genotype") -> int:
@@ -101,3 +128,7 @@ def as_genotype(value: "Genotype | str | Iterable[str]") -> Genotype:
     if isinstance(value, str):
         return Genotype.parse(value)
     return Genotype(tuple(value))
+
+
+__all__ = ["EDGES", "NUM_EDGES", "OP_INDEX", "OP_NAMES", "SEPARATOR", "Genotype", "as_genotype", "check_op",
+           "validate_ops"]
