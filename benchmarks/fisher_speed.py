@@ -1,4 +1,4 @@
-"""How fast is the per-sample Fisher? (issue 3, Speed acceptance)
+"""How fast is the per-sample Fisher? (docs/architecture.md §1.3)
 
 For two probes, on the same **synthetic** data (standard-normal images, uniform
 random labels; speed does not depend on the values), measure samples per second of

@@ -1,4 +1,4 @@
-"""TA-NAS against full-space FUSE, random search and DARTS (DESIGN §1.7, §1.8, issue 7).
+"""TA-NAS against full-space FUSE, random search and DARTS (docs/architecture.md §1.7, §1.8).
 
 Setup (everything seeded):
 

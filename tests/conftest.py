@@ -1,7 +1,6 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 # The networks under test are tiny: one intra-op thread per process is as fast as two
 # on an idle 2-core machine and far faster when test subprocesses share the cores.
@@ -9,9 +8,6 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
-
-FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
 
 def assert_one_line_error(out, *fragments: str, start: str = "error: ") -> None:
     """``out`` (a CLI result) failed with exit status 2 and exactly one stderr line, which starts with

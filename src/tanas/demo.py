@@ -1,4 +1,4 @@
-"""``tanas demo``: the whole pipeline on the embedded 8×8 digits (DESIGN §3).
+"""``tanas demo``: the whole pipeline on the embedded 8×8 digits (docs/architecture.md §2).
 
 1. Build (or reuse) a zoo of the paper-digits tasks T0, T1 and T3: a probe and its
    Fisher per seed, and a best genotype found by full-space FUSE.

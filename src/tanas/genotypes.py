@@ -1,4 +1,4 @@
-"""The cell's vocabulary: its edges, the op names, and genotypes (DESIGN §1.6).
+"""The cell's vocabulary: its edges, the op names, and genotypes (docs/architecture.md §1.6).
 
 Torch-free, like DARTS' ``genotypes.py``: the zoo, the report and the CLI can
 read and validate genotypes without importing the network code. The ops

@@ -1,4 +1,4 @@
-"""The paper's four-task suites (DESIGN.md §1.1), and TOML task files."""
+"""The paper's four-task suites (docs/architecture.md §1.1), and TOML task files."""
 
 from __future__ import annotations
 

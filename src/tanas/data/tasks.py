@@ -2,7 +2,7 @@
 
 A spec string is ``SOURCE:KIND[:CLASSES]``; ``SOURCE`` may carry a path
 (``npz@data.npz``, ``imagefolder@/data/pets``). Classes are indices or names,
-comma separated. See DESIGN.md §1.1 for the four kinds.
+comma separated. See docs/architecture.md §1.1 for the four kinds.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""First-order DARTS on the same cell skeleton (DESIGN §1.8).
+"""First-order DARTS on the same cell skeleton (docs/architecture.md §1.8).
 
 The supernet puts a softmax mixture of the space's ops on every edge (ops the
 space never uses on an edge are masked out); one α of shape (6, 11) is shared

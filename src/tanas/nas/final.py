@@ -1,4 +1,4 @@
-"""The final protocol (DESIGN §1.6): retrain the chosen genotype from scratch and test it.
+"""The final protocol (docs/architecture.md §1.6): retrain the chosen genotype from scratch and test it.
 
 For each seed: a fresh network (initialisation and data order are functions of
 the seed) trains ``epochs`` epochs on the train split with cosine-decayed SGD;

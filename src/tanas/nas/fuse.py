@@ -1,4 +1,4 @@
-"""FUSE: fuse K candidate networks with softmax(β) weights and keep the argmax (DESIGN §1.6).
+"""FUSE: fuse K candidate networks with softmax(β) weights and keep the argmax (docs/architecture.md §1.6).
 
 Corrected form of the paper's search, as tanas runs it:
 

@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 skeleton around a cell (DESIGN §1.6).
+"""The NAS-Bench-201 skeleton around a cell (docs/architecture.md §1.6).
 
     stem conv (C) → N cells → residual reduction (stride 2, 2C) → N cells
     → residual reduction (stride 2, 4C) → N cells → BN-ReLU → global average pool → linear

@@ -1,4 +1,4 @@
-"""Search spaces over cell genotypes (DESIGN §1.6, §1.7 step 4).
+"""Search spaces over cell genotypes (docs/architecture.md §1.6, §1.7 step 4).
 
 A :class:`SearchSpace` is the set
 

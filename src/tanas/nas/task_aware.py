@@ -1,4 +1,4 @@
-"""TA-NAS: architecture search guided by the task zoo (DESIGN §1.7).
+"""TA-NAS: architecture search guided by the task zoo (docs/architecture.md §1.7).
 
 For a target task, in order:
 

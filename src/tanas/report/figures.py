@@ -14,7 +14,7 @@ import numpy as np
 from tanas.genotypes import EDGES
 from tanas.report._png import new_figure, write_png
 
-#: edge order of a genotype (DESIGN §1.6): (from node, to node)
+#: edge order of a genotype (docs/architecture.md §1.6): (from node, to node)
 CELL_EDGES = EDGES
 
 

@@ -14,13 +14,14 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from tanas.errors import ConfigError, ZooError, ZooVersionError
+from tanas.errors import ConfigError, GenotypeError, ZooError, ZooVersionError
+from tanas.genotypes import NUM_EDGES, validate_ops
 
 if TYPE_CHECKING:  # pragma: no cover
     from tanas.probe import ProbeConfig
 
-#: A genotype is the op names of the cell's 6 edges (DESIGN §1.6).
-GENOTYPE_EDGES = 6
+#: A genotype is the op names of the cell's 6 edges (docs/architecture.md §1.6).
+GENOTYPE_EDGES = NUM_EDGES
 
 
 def now() -> float:
@@ -82,18 +83,18 @@ def config_from_dict(data: dict[str, Any]) -> "ProbeConfig":
     return ProbeConfig.from_dict(data)
 
 
-def validate_genotype(genotype: Sequence[str]) -> list[str]:
-    """A genotype as a list of 6 op names; raises :class:`ZooError` otherwise."""
-    if isinstance(genotype, str) or not isinstance(genotype, Sequence):
-        ops = getattr(genotype, "ops", None)  # a tanas.nas.Genotype-like object
-        if ops is None:
-            raise ZooError(f"a genotype is a list of {GENOTYPE_EDGES} op names, not {type(genotype).__name__}")
-        genotype = list(ops)
-    ops = list(genotype)
-    if len(ops) != GENOTYPE_EDGES or not all(isinstance(op, str) and op for op in ops):
-        raise ZooError(f"a genotype is a list of {GENOTYPE_EDGES} op names (edges 0→1, 0→2, 1→2, 0→3, 1→3, 2→3), "
-                       f"got {ops!r}")
-    return ops
+def validate_genotype(genotype: Any) -> list[str]:
+    """A genotype (op names, or a :class:`~tanas.genotypes.Genotype`) as a list of 6 known op names.
+
+    The rule is :func:`tanas.genotypes.validate_ops`; a bad genotype raises :class:`ZooError`.
+    """
+    ops = getattr(genotype, "ops", genotype)
+    if isinstance(ops, str) or not isinstance(ops, Sequence):
+        raise ZooError(f"a genotype is a list of {NUM_EDGES} op names, not {type(genotype).__name__}")
+    try:
+        return list(validate_ops(ops))
+    except GenotypeError as exc:
+        raise ZooError(f"a genotype is a list of {NUM_EDGES} op names: {exc}") from None
 
 
 def check_kind(kind: str) -> str:
