@@ -18,7 +18,7 @@ from tanas.distance.measures import fisher_task_distance, task2vec_distance
 from tanas.distance.scores import SCORE_SPLIT, transfer_score
 from tanas.errors import ConfigError
 from tanas.fisher import FISHER_KINDS, FISHER_METHODS
-from tanas.probe import ProbeConfig, ProbeNet, train_probe
+from tanas.probe import ProbeConfig, ProbeNet, as_probe_config, train_probe
 from tanas.runtime import mean_std, progress, resolve_device
 
 
@@ -152,15 +152,6 @@ def _check_tasks(tasks: Sequence[Task]) -> list[Task]:
     return tasks
 
 
-def _probe_config(probe: str | ProbeConfig) -> ProbeConfig:
-    if isinstance(probe, ProbeConfig):
-        probe.validate()
-        return probe
-    if isinstance(probe, str):
-        return ProbeConfig(name=probe)  # its validation rejects an unknown name
-    raise ConfigError(f"probe must be a probe name or a ProbeConfig, got {type(probe).__name__}")
-
-
 class _SeedProbes:
     """The probes and own Fishers of one seed, trained lazily per (task, input format).
 
@@ -244,7 +235,7 @@ def distance_matrix(
     every conversion.
     """
     tasks = _check_tasks(tasks)
-    config = _probe_config(probe)
+    config = as_probe_config(probe)
     check_choice("method", method, METHODS)
     check_choice("head", head, HEADS)
     check_choice("layers", layers, LAYERS)

@@ -33,9 +33,9 @@ from tanas.runtime import make_generator, progress, resolve_device
 from tanas.train import evaluate, train_epoch
 
 
-@dataclass
+@dataclass(frozen=True)
 class ProbeConfig:
-    """How a probe is trained.
+    """How a probe is trained: checked once when made, and immutable after that.
 
     Attributes:
         name: probe architecture, one of :data:`PROBE_NAMES`.
@@ -62,9 +62,6 @@ class ProbeConfig:
     augment: bool = False
 
     def __post_init__(self) -> None:
-        self.validate()
-
-    def validate(self) -> None:
         """Raise :class:`ConfigError` on a value that cannot be trained with."""
         if self.name not in PROBE_NAMES:
             raise ConfigError(f"unknown probe {self.name!r}: choose one of {', '.join(PROBE_NAMES)}")
@@ -137,6 +134,15 @@ class ProbeRecord:
         )
 
 
+def as_probe_config(probe: "str | ProbeConfig") -> ProbeConfig:
+    """A probe name or a ProbeConfig as a ProbeConfig (a name gets the default settings)."""
+    if isinstance(probe, ProbeConfig):
+        return probe
+    if isinstance(probe, str):
+        return ProbeConfig(name=probe)  # its check rejects an unknown name
+    raise ConfigError(f"probe must be a probe name or a ProbeConfig, got {type(probe).__name__}")
+
+
 def probe_for_task(name: str, task: Task, *, seed: int = 0) -> ProbeNet:
     """An untrained probe ``name`` shaped for ``task``'s inputs and classes."""
     c, h, w = task.input_shape
@@ -156,7 +162,6 @@ def train_probe(
     Returns the trained network (in eval mode, on ``device``) and its record.
     """
     config = config or ProbeConfig()
-    config.validate()
     for split in ("train", "val"):
         if split not in task.splits or len(task.splits[split]) == 0:
             raise ConfigError(f"task {task.name!r} has an empty {split} split; a probe needs train and val data")

@@ -53,7 +53,6 @@ class ProbeConfigs:
         if probe is not None and not isinstance(probe, (str, ProbeConfig)):
             raise ConfigError(f"probe must be a probe name or a ProbeConfig, not {type(probe).__name__}")
         if isinstance(probe, ProbeConfig):
-            probe.validate()
             return probe
         stored = self.stored(probe)
         return config_from_dict(stored[1]) if stored is not None else ProbeConfig(name=probe or "cnn")
