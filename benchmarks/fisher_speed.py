@@ -32,21 +32,21 @@ import argparse
 import os
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS_DIR, configure_torch, markdown_table, mean_std, run_script, write_json  # noqa: E402
-
-from tanas.errors import ConfigError  # noqa: E402
-from tanas.fisher import diagonal_fisher_with_info  # noqa: E402
-from tanas.probe import build_probe  # noqa: E402
-from tanas.runtime import resolve_device  # noqa: E402
+from common import RESULTS_DIR, configure_torch, markdown_table, mean_std, run_script, write_json
+from tanas.errors import ConfigError
+from tanas.fisher import diagonal_fisher_with_info
+from tanas.probe import build_probe
+from tanas.runtime import resolve_device
 
 DEFAULT_OUT = RESULTS_DIR / "fisher_speed.json"
 
@@ -138,7 +138,9 @@ def measure(case: Case, repeats: int, device: torch.device, *, quiet: bool = Fal
             rates[name].append(counts[name] / seconds)
             cpu_rates[name].append(counts[name] / max(cpu_seconds, 1e-9))
             if not quiet:
-                print(f"  {case.model} repeat {r + 1}/{repeats} {name}: {rates[name][-1]:.1f} samples/s", file=sys.stderr)
+                print(
+                    f"  {case.model} repeat {r + 1}/{repeats} {name}: {rates[name][-1]:.1f} samples/s", file=sys.stderr
+                )
 
     (auto_m, auto_s), (loop_m, loop_s), (bat_m, bat_s) = (mean_std(rates[k]) for k in ("auto", "loop", "batched"))
     speedup = auto_m / loop_m
@@ -175,7 +177,9 @@ def measure(case: Case, repeats: int, device: torch.device, *, quiet: bool = Fal
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="fewer samples and one repeat (development)")
     mode.add_argument("--smoke", action="store_true", help="a few samples (the test suite's run; numbers meaningless)")

@@ -41,17 +41,17 @@ import dataclasses
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    run_script,
+from common import (
     Timer,
     add_run_options,
     check_positive_ints,
@@ -59,13 +59,13 @@ from common import (  # noqa: E402
     markdown_table,
     per_class_indices,
     pm,
+    run_script,
     save_result,
     start_run,
 )
-
-from tanas.data import Task, load_source, parse_task  # noqa: E402
-from tanas.errors import ConfigError  # noqa: E402
-from tanas.nas import (  # noqa: E402
+from tanas.data import Task, load_source, parse_task
+from tanas.errors import ConfigError
+from tanas.nas import (
     Budget,
     DartsConfig,
     FuseConfig,
@@ -77,10 +77,10 @@ from tanas.nas import (  # noqa: E402
     run_search,
     time_to_match,
 )
-from tanas.nas.result import check_final_protocol  # noqa: E402
-from tanas.nas.task_aware import ensure_genotype  # noqa: E402
-from tanas.probe import ProbeConfig  # noqa: E402
-from tanas.zoo import TaskZoo  # noqa: E402
+from tanas.nas.result import check_final_protocol
+from tanas.nas.task_aware import ensure_genotype
+from tanas.probe import ProbeConfig
+from tanas.zoo import TaskZoo
 
 STRATEGIES = ("tanas", "fuse", "random", "darts")
 
@@ -114,8 +114,9 @@ class NasConfig:
     #: budget of FUSE, TA-NAS and random search, in network-epochs
     search_epochs: int = 48
     zoo_search_epochs: int = 32
-    fuse: dict[str, Any] = field(default_factory=lambda: dict(candidates=4, rounds=2, epochs_per_round=1, stages=50,
-                                                              patience=3))
+    fuse: dict[str, Any] = field(
+        default_factory=lambda: dict(candidates=4, rounds=2, epochs_per_round=1, stages=50, patience=3)
+    )
     random_epochs_per_trial: int = 2
     darts: dict[str, Any] = field(default_factory=lambda: dict(batch_size=64, schedule_epochs=10))
     tanas: dict[str, Any] = field(default_factory=lambda: dict(k=2, radius=1, kind="empirical", head="refit"))
@@ -137,12 +138,27 @@ class NasConfig:
             raise ConfigError("TA-NAS needs at least one zoo task")
         unknown = sorted(set(self.strategies) - set(STRATEGIES))
         if unknown or "fuse" not in self.strategies:
-            raise ConfigError(f"strategies must include 'fuse' (the reference) and come from {STRATEGIES}; got {self.strategies}")
+            raise ConfigError(
+                f"strategies must include 'fuse' (the reference) and come from {STRATEGIES}; got {self.strategies}"
+            )
         names = [t[0] for t in self.targets] + [t[0] for t in self.zoo_tasks]
         if len(set(names)) != len(names):
             raise ConfigError(f"target and zoo task names must be unique: {names}")
-        check_positive_ints(self, ("search_epochs", "zoo_search_epochs", "final_epochs", "threads", "C", "N",
-                                   "random_epochs_per_trial", "downsample", "train_per_class", "test_per_class"))
+        check_positive_ints(
+            self,
+            (
+                "search_epochs",
+                "zoo_search_epochs",
+                "final_epochs",
+                "threads",
+                "C",
+                "N",
+                "random_epochs_per_trial",
+                "downsample",
+                "train_per_class",
+                "test_per_class",
+            ),
+        )
         check_final_protocol(self.final_seeds, self.final_epochs)
         self.fuse_config()  # builds train_config() too
         ProbeConfig(**self.probe)
@@ -156,10 +172,17 @@ class NasConfig:
 
 def quick_config() -> NasConfig:
     return NasConfig(
-        targets=[list(FASHION_TARGETS[0])], zoo_tasks=[list(t) for t in FASHION_ZOO if t[0] in ("T0", "T1", "T3")],
-        train_per_class=150, test_per_class=100, C=4, search_epochs=16, zoo_search_epochs=8,
+        targets=[list(FASHION_TARGETS[0])],
+        zoo_tasks=[list(t) for t in FASHION_ZOO if t[0] in ("T0", "T1", "T3")],
+        train_per_class=150,
+        test_per_class=100,
+        C=4,
+        search_epochs=16,
+        zoo_search_epochs=8,
         fuse=dict(candidates=4, rounds=1, epochs_per_round=1, stages=50, patience=3),
-        probe=dict(name="cnn", epsilon=0.05, max_steps=60, min_steps=10), final_seeds=2, final_epochs=3,
+        probe=dict(name="cnn", epsilon=0.05, max_steps=60, min_steps=10),
+        final_seeds=2,
+        final_epochs=3,
         mode="quick",
     )
 
@@ -168,11 +191,18 @@ def smoke_config() -> NasConfig:
     return NasConfig(
         targets=[["D2", "multiclass:0,1,2,3", "0-3 + other"]],
         zoo_tasks=[["D0", "indicator:0", "0 vs rest"], ["D1", "subset:3,5", "3 vs 5"]],
-        data="digits", downsample=1, C=4, search_epochs=4, zoo_search_epochs=2,
+        data="digits",
+        downsample=1,
+        C=4,
+        search_epochs=4,
+        zoo_search_epochs=2,
         fuse=dict(candidates=2, rounds=1, epochs_per_round=1, stages=3, patience=1),
-        random_epochs_per_trial=1, darts=dict(batch_size=64, schedule_epochs=2),
+        random_epochs_per_trial=1,
+        darts=dict(batch_size=64, schedule_epochs=2),
         probe=dict(name="cnn", epsilon=0.05, max_steps=10, min_steps=1, max_epochs=1),
-        final_seeds=2, final_epochs=1, mode="smoke",
+        final_seeds=2,
+        final_epochs=1,
+        mode="smoke",
     )
 
 
@@ -237,14 +267,25 @@ def _summary(result: SearchResult, reference: SearchResult | None) -> dict[str, 
 
 
 def run_target(
-    task: Task, zoo: TaskZoo, cfg: NasConfig, exclude: list[str], device: torch.device, timer: Timer,
+    task: Task,
+    zoo: TaskZoo,
+    cfg: NasConfig,
+    exclude: list[str],
+    device: torch.device,
+    timer: Timer,
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     """Every strategy on one target; full-space FUSE first (it sets DARTS' budget and the match target)."""
     budget = Budget(epochs=cfg.search_epochs)
     fuse_cfg = cfg.fuse_config()
-    common = dict(seed=cfg.seed, device=device, final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs,
-                  final_train=cfg.train_config(), quiet=True)
+    common = dict(
+        seed=cfg.seed,
+        device=device,
+        final_seeds=cfg.final_seeds,
+        final_epochs=cfg.final_epochs,
+        final_train=cfg.train_config(),
+        quiet=True,
+    )
     results: dict[str, SearchResult] = {}
 
     with timer("fuse"):
@@ -254,11 +295,23 @@ def run_target(
     if "tanas" in cfg.strategies:
         tcfg = TanasConfig(probe=ProbeConfig(**cfg.probe), probe_seeds=1, fuse=fuse_cfg, **cfg.tanas)
         with timer("tanas"):
-            results["tanas"] = run_search(task, "tanas", tcfg, budget=budget, **common, zoo=zoo, name=task.name,
-                                          origin=task.spec, exclude=exclude, data_root=cfg.data_root)
+            results["tanas"] = run_search(
+                task,
+                "tanas",
+                tcfg,
+                budget=budget,
+                **common,
+                zoo=zoo,
+                name=task.name,
+                origin=task.spec,
+                exclude=exclude,
+                data_root=cfg.data_root,
+            )
         r = results["tanas"]
-        log(f"{task.name}: tanas {r.genotype_obj} val {r.val_acc:.3f} in {r.search_seconds:.0f}s "
-            f"(nearest {[n['name'] for n in r.nearest if n['used']]}, space {r.space_size}, fallback {r.fallback})")
+        log(
+            f"{task.name}: tanas {r.genotype_obj} val {r.val_acc:.3f} in {r.search_seconds:.0f}s "
+            f"(nearest {[n['name'] for n in r.nearest if n['used']]}, space {r.space_size}, fallback {r.fallback})"
+        )
     if "random" in cfg.strategies:
         rcfg = RandomConfig(epochs_per_trial=cfg.random_epochs_per_trial, C=cfg.C, N=cfg.N, train=cfg.train_config())
         with timer("random"):
@@ -274,8 +327,12 @@ def run_target(
     out = {name: _summary(r, fuse if name != "fuse" else None) for name, r in results.items()}
     if "tanas" in results:
         r = results["tanas"]
-        out["tanas"].update(nearest=[{k: n[k] for k in ("name", "distance", "used")} for n in r.nearest],
-                            fallback=r.fallback, overhead=r.overhead, radius=r.zoo.get("radius"))
+        out["tanas"].update(
+            nearest=[{k: n[k] for k in ("name", "distance", "used")} for n in r.nearest],
+            fallback=r.fallback,
+            overhead=r.overhead,
+            radius=r.zoo.get("radius"),
+        )
     return {s: out[s] for s in STRATEGIES if s in out}
 
 
@@ -287,7 +344,6 @@ def zoo_seed(cfg: NasConfig, index: int) -> int:
     so with the targets' seed every zoo search would start from the very candidates the full-space
     baseline draws on the targets; distinct seeds keep the zoo's genotypes independent prior knowledge."""
     return cfg.seed + 1000 + index
-
 
 
 def run(cfg: NasConfig, *, work: Path | None = None, quiet: bool = False) -> dict[str, Any]:
@@ -310,15 +366,33 @@ def run(cfg: NasConfig, *, work: Path | None = None, quiet: bool = False) -> dic
             zoo_info = {}
             for i, task in enumerate(zoo_tasks):
                 with timer("zoo-probe"):
-                    zoo.add_task(task, name=task.name, origin=task.spec, probe=probe_cfg, seeds=1,
-                                 kind=cfg.tanas.get("kind", "empirical"), device=device, quiet=True)
+                    zoo.add_task(
+                        task,
+                        name=task.name,
+                        origin=task.spec,
+                        probe=probe_cfg,
+                        seeds=1,
+                        kind=cfg.tanas.get("kind", "empirical"),
+                        device=device,
+                        quiet=True,
+                    )
                 with timer("zoo-genotype"):
-                    seeded = ensure_genotype(zoo, task.name, budget=Budget(epochs=cfg.zoo_search_epochs),
-                                             fuse=cfg.fuse_config(), task=task, seed=zoo_seed(cfg, i), device=device,
-                                             quiet=True)
-                zoo_info[task.name] = {"spec": task.spec.replace(token, cfg.data), "genotype": seeded.genotype,
-                                       "val_acc": seeded.score,
-                                       "search_seconds": seeded.search_seconds}
+                    seeded = ensure_genotype(
+                        zoo,
+                        task.name,
+                        budget=Budget(epochs=cfg.zoo_search_epochs),
+                        fuse=cfg.fuse_config(),
+                        task=task,
+                        seed=zoo_seed(cfg, i),
+                        device=device,
+                        quiet=True,
+                    )
+                zoo_info[task.name] = {
+                    "spec": task.spec.replace(token, cfg.data),
+                    "genotype": seeded.genotype,
+                    "val_acc": seeded.score,
+                    "search_seconds": seeded.search_seconds,
+                }
                 log(f"zoo {task.name}: {'|'.join(seeded.genotype)} val {seeded.score:.3f}")
             results: dict[str, Any] = {}
             for i, task in enumerate(targets):
@@ -342,16 +416,21 @@ def run(cfg: NasConfig, *, work: Path | None = None, quiet: bool = False) -> dic
             "input_shape": input_shape,
             "full_space_size": SearchSpace.full().size,
             "env": {**env, "device": str(device)},
-            "data_note": (f"Fashion-MNIST 2x2-average-pooled to 14x14 uint8; {cfg.train_per_class} train and "
-                          f"{cfg.test_per_class} test images per class (seeded), saved as an npz source; the data "
-                          "layer then balances and splits each task (val from train)") if cfg.data == "fashion14"
-                         else f"source {cfg.data} as the data layer builds it",
-            "budgets": ("fuse, tanas, random: search_epochs network-epochs; darts: wall-clock seconds equal to "
-                        "fuse's search_seconds on the same target (at least 1 s); tanas' seconds include its probe, Fisher and "
-                        "distances"),
+            "data_note": (
+                f"Fashion-MNIST 2x2-average-pooled to 14x14 uint8; {cfg.train_per_class} train and "
+                f"{cfg.test_per_class} test images per class (seeded), saved as an npz source; the data "
+                "layer then balances and splits each task (val from train)"
+            )
+            if cfg.data == "fashion14"
+            else f"source {cfg.data} as the data layer builds it",
+            "budgets": (
+                "fuse, tanas, random: search_epochs network-epochs; darts: wall-clock seconds equal to "
+                "fuse's search_seconds on the same target (at least 1 s); tanas' seconds include its probe, Fisher and "
+                "distances"
+            ),
             "time_to_match": "first elapsed time at which the incumbent reached fuse's final val acc / fuse's "
-                             "search seconds (None: never); darts' incumbent accuracy is its one-shot supernet "
-                             "estimate, so its time-to-match is indicative only",
+            "search seconds (None: never); darts' incumbent accuracy is its one-shot supernet "
+            "estimate, so its time-to-match is indicative only",
         },
     }
 
@@ -362,17 +441,39 @@ def report(result: dict[str, Any]) -> str:
         for name, r in result["results"][target].items():
             acc = r["test_acc"]
             ttm = r.get("time_to_match")
-            rows.append([
-                target, name, pm(100 * acc["mean"], 100 * acc["std"], 2) if acc else "–", f"{r['params'] / 1e3:.1f}k",
-                f"{r['search_seconds']:.0f}", f"{r['space_size']:,}", r["val_acc"],
-                "–" if name == "fuse" else ("never" if ttm is None else f"{ttm:.2f}"),
-            ])
-    text = "### NAS on Fashion-MNIST targets (equal search budgets)\n\n" if result["config"]["data"] == "fashion14" \
+            rows.append(
+                [
+                    target,
+                    name,
+                    pm(100 * acc["mean"], 100 * acc["std"], 2) if acc else "–",
+                    f"{r['params'] / 1e3:.1f}k",
+                    f"{r['search_seconds']:.0f}",
+                    f"{r['space_size']:,}",
+                    r["val_acc"],
+                    "–" if name == "fuse" else ("never" if ttm is None else f"{ttm:.2f}"),
+                ]
+            )
+    text = (
+        "### NAS on Fashion-MNIST targets (equal search budgets)\n\n"
+        if result["config"]["data"] == "fashion14"
         else "### NAS benchmark\n\n"
-    text += markdown_table(["target", "method", "test acc % (mean ± std)", "params", "search s", "space",
-                            "val acc", "time-to-match (× fuse)"], rows)
-    text += "\n\nZoo: " + "; ".join(f"{n} {z['spec']} → {'|'.join(z['genotype'])} (val {z['val_acc']:.3f})"
-                                    for n, z in result["zoo"].items())
+    )
+    text += markdown_table(
+        [
+            "target",
+            "method",
+            "test acc % (mean ± std)",
+            "params",
+            "search s",
+            "space",
+            "val acc",
+            "time-to-match (× fuse)",
+        ],
+        rows,
+    )
+    text += "\n\nZoo: " + "; ".join(
+        f"{n} {z['spec']} → {'|'.join(z['genotype'])} (val {z['val_acc']:.3f})" for n, z in result["zoo"].items()
+    )
     for target in result["targets"]:
         t = result["results"][target].get("tanas")
         if t:

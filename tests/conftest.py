@@ -9,6 +9,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
+
 def assert_one_line_error(out, *fragments: str, start: str = "error: ") -> None:
     """``out`` (a CLI result) failed with exit status 2 and exactly one stderr line, which starts with
     ``error: `` and ``start`` and holds every fragment; no traceback."""
@@ -41,9 +42,9 @@ class InProcessResult:
 @pytest.fixture
 def cli_inproc(capsys):
     """Run ``tanas.cli.main(args)`` in this process: same code path as the console script, no start-up cost."""
-    from tanas.cli import main
-
     import torch
+
+    from tanas.cli import main
 
     def run(*args: str) -> InProcessResult:
         capsys.readouterr()

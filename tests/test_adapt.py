@@ -21,9 +21,19 @@ def make_task(x: torch.Tensor, name: str = "hand") -> Task:
     """A tiny hand-built task whose three splits share the images ``x``."""
     y = torch.arange(x.shape[0], dtype=torch.int64) % 2
     split = Split(x, y)
-    return Task(name=name, spec=f"npz@{name}.npz:full", source="npz", kind="full", num_classes=2,
-                class_names=["a", "b"], input_shape=tuple(int(d) for d in x.shape[1:]), mean=(0.5,) * x.shape[1],
-                std=(0.25,) * x.shape[1], splits={"train": split, "val": split, "test": split}, seed=0)
+    return Task(
+        name=name,
+        spec=f"npz@{name}.npz:full",
+        source="npz",
+        kind="full",
+        num_classes=2,
+        class_names=["a", "b"],
+        input_shape=tuple(int(d) for d in x.shape[1:]),
+        mean=(0.5,) * x.shape[1],
+        std=(0.25,) * x.shape[1],
+        splits={"train": split, "val": split, "test": split},
+        seed=0,
+    )
 
 
 def naive_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -93,8 +103,9 @@ def test_tiny_upsampling_matches_bilinear_by_hand():
     # Half-pixel centres: output rows/columns 0..3 sit at source -0.25 (clamped to 0), 0.25, 0.75, 1.25 (clamped to 1),
     # so each axis mixes its two pixels with weights (1, 0), (3/4, 1/4), (1/4, 3/4), (0, 1).
     weights = [(1.0, 0.0), (0.75, 0.25), (0.25, 0.75), (0.0, 1.0)]
-    by_hand = [[round(wr0 * (wc0 * a + wc1 * b) + wr1 * (wc0 * c + wc1 * d)) for wc0, wc1 in weights]
-               for wr0, wr1 in weights]
+    by_hand = [
+        [round(wr0 * (wc0 * a + wc1 * b) + wr1 * (wc0 * c + wc1 * d)) for wc0, wc1 in weights] for wr0, wr1 in weights
+    ]
     assert out == by_hand
     assert out[1][1] == round(0.75 * (0.75 * a + 0.25 * b) + 0.25 * (0.75 * c + 0.25 * d)) == 59
     assert out[0] == [0, 25, 75, 100] and out[3] == [200, 160, 80, 40]
@@ -138,8 +149,9 @@ def test_downsampling_is_antialiased_like_pil(in_size, out_size):
 def test_large_batches_are_converted_in_chunks_with_same_result():
     from tanas.data import adapt as adapt_module
 
-    x = torch.randint(0, 256, (adapt_module.CHUNK + 3, 3, 5, 5), dtype=torch.uint8,
-                      generator=torch.Generator().manual_seed(1))
+    x = torch.randint(
+        0, 256, (adapt_module.CHUNK + 3, 3, 5, 5), dtype=torch.uint8, generator=torch.Generator().manual_seed(1)
+    )
     adapter = InputAdapter(1, 9)
     whole = adapter.apply(x)
     assert whole.shape == (x.shape[0], 1, 9, 9)
@@ -170,7 +182,11 @@ def test_adapted_task_keeps_labels_and_splits(small):
     adapted = adapt_task(small, (3, 28, 28))
     assert adapted is not small and adapted.input_shape == (3, 28, 28)
     assert (adapted.name, adapted.spec, adapted.seed, adapted.num_classes) == (
-        small.name, small.spec, small.seed, small.num_classes)
+        small.name,
+        small.spec,
+        small.seed,
+        small.num_classes,
+    )
     assert adapted.class_names == small.class_names
     assert list(adapted.splits) == list(small.splits)
     for name, split in small.splits.items():

@@ -47,7 +47,11 @@ def test_paper_digits_suite_matches_design():
     tasks = parse_task("paper-digits")
     assert [t.name for t in tasks] == ["T0", "T1", "T2", "T3"]
     assert [t.spec for t in tasks] == [
-        "digits:indicator:0", "digits:indicator:1", "digits:multiclass:0,1,2,3", "digits:full"]
+        "digits:indicator:0",
+        "digits:indicator:1",
+        "digits:multiclass:0,1,2,3",
+        "digits:full",
+    ]
     assert [t.num_classes for t in tasks] == [2, 2, 5, 10]
     for task in tasks:
         assert task.input_shape == (1, 8, 8)
@@ -83,8 +87,10 @@ def test_multiclass_and_subset_relabel():
 
 def test_splits_are_disjoint_and_test_is_shared_across_tasks():
     t0, t3 = parse_task("paper-digits/T0")[0], parse_task("paper-digits/T3")[0]
+
     def keys(split):
         return {x.numpy().tobytes() for x in split.x}
+
     train, val, test = (keys(t3.splits[s]) for s in ("train", "val", "test"))
     assert not (train & val) and not (train & test) and not (val & test)
     # no task of the suite trains on another task's test images
@@ -258,7 +264,12 @@ def test_bad_specs(spec, error, message):
 
 def test_empty_split_is_an_error(tmp_path):
     # class 2 exists only in the training data, never in the test set
-    np.savez(tmp_path / "d.npz", x=np.zeros((30, 4, 4), np.uint8), y=np.arange(30) % 3,
-             x_test=np.zeros((6, 4, 4), np.uint8), y_test=np.arange(6) % 2)
+    np.savez(
+        tmp_path / "d.npz",
+        x=np.zeros((30, 4, 4), np.uint8),
+        y=np.arange(30) % 3,
+        x_test=np.zeros((6, 4, 4), np.uint8),
+        y_test=np.arange(6) % 2,
+    )
     with pytest.raises(EmptyTaskError, match="no test samples"):
         parse_task(f"npz@{tmp_path / 'd.npz'}:subset:1,2")

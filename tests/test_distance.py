@@ -77,7 +77,8 @@ def test_scaling_a_fisher_changes_nothing():
     scaled = {k: 37.5 * v for k, v in fa.items()}
     for normalise in ("whole", "per_layer"):
         assert fisher_task_distance(scaled, fb, normalise=normalise) == pytest.approx(
-            fisher_task_distance(fa, fb, normalise=normalise), rel=1e-6  # float32 products round
+            fisher_task_distance(fa, fb, normalise=normalise),
+            rel=1e-6,  # float32 products round
         )
 
 
@@ -90,7 +91,9 @@ def test_squared_is_the_papers_form():
 def test_layers_body_ignores_the_head():
     fa, fb = _rand_fisher(0), _rand_fisher(1)
     other_head = {**fa, "head.weight": fa["head.weight"] * 0 + 5.0, "head.bias": fa["head.bias"] + 1.0}
-    assert fisher_task_distance(fa, fb, layers="body") == pytest.approx(fisher_task_distance(other_head, fb, layers="body"))
+    assert fisher_task_distance(fa, fb, layers="body") == pytest.approx(
+        fisher_task_distance(other_head, fb, layers="body")
+    )
     assert fisher_task_distance(fa, fb) != pytest.approx(fisher_task_distance(other_head, fb))
 
 
@@ -103,19 +106,23 @@ def test_per_layer_normalisation_reference():
     assert fisher_task_distance(fa, fb, normalise="per_layer") == pytest.approx(math.sqrt(total / 2), rel=1e-6)
     # a tensor zero in both is left out; zero in only one counts fully
     both_zero = {**fa, "body.extra": torch.zeros(3)}
-    assert fisher_task_distance(both_zero, {**fb, "body.extra": torch.zeros(3)}, normalise="per_layer") == pytest.approx(
-        fisher_task_distance(fa, fb, normalise="per_layer")
+    assert fisher_task_distance(
+        both_zero, {**fb, "body.extra": torch.zeros(3)}, normalise="per_layer"
+    ) == pytest.approx(fisher_task_distance(fa, fb, normalise="per_layer"))
+    one_zero = fisher_task_distance(
+        {**fa, "body.extra": torch.zeros(3)}, {**fb, "body.extra": torch.ones(3)}, normalise="per_layer"
     )
-    one_zero = fisher_task_distance({**fa, "body.extra": torch.zeros(3)}, {**fb, "body.extra": torch.ones(3)},
-                                    normalise="per_layer")
     assert 0.0 < one_zero <= 1.0
 
 
 def test_heads_of_different_shapes_are_zero_padded():
     fa, fb = _rand_fisher(0), _rand_fisher(1)
     bigger = {**fa, "head.weight": torch.rand(5, 4), "head.bias": torch.rand(5)}
-    padded_b = {**fb, "head.weight": torch.cat([fb["head.weight"], torch.zeros(3, 4)]),
-                "head.bias": torch.cat([fb["head.bias"], torch.zeros(3)])}
+    padded_b = {
+        **fb,
+        "head.weight": torch.cat([fb["head.weight"], torch.zeros(3, 4)]),
+        "head.bias": torch.cat([fb["head.bias"], torch.zeros(3)]),
+    }
     assert fisher_task_distance(bigger, fb) == pytest.approx(fisher_task_distance(bigger, padded_b), rel=1e-12)
     assert fisher_task_distance(bigger, fb) == pytest.approx(_ref_ftd(bigger, padded_b), rel=1e-12)
 

@@ -20,8 +20,11 @@ FAST = ProbeConfig(max_epochs=3, min_steps=0, epsilon=0.0)
 
 @pytest.fixture(scope="module")
 def small_tasks():
-    return [t for spec in ("digits:subset:0,1,2", "digits:subset:3,4,5", "digits:indicator:0")
-            for t in parse_task(spec, seed=0)]
+    return [
+        t
+        for spec in ("digits:subset:0,1,2", "digits:subset:3,4,5", "digits:indicator:0")
+        for t in parse_task(spec, seed=0)
+    ]
 
 
 def _rgb_npz(tmp_path, size: int) -> str:
@@ -88,8 +91,9 @@ def test_an_impossible_comparison_fails_before_any_training(small_tasks, monkeyp
     # The sources give 1 or 3 channels; a 2-channel task (built by hand) has no channel mapping.
     base = small_tasks[1]
     splits = {k: Split(v.x.repeat(1, 2, 1, 1), v.y) for k, v in base.splits.items()}
-    two = dataclasses.replace(base, name="two-channel", input_shape=(2, 8, 8), splits=splits,
-                              mean=base.mean * 2, std=base.std * 2)
+    two = dataclasses.replace(
+        base, name="two-channel", input_shape=(2, 8, 8), splits=splits, mean=base.mean * 2, std=base.std * 2
+    )
 
     def no_training(*args, **kwargs):
         raise AssertionError("trained a probe before checking the formats")

@@ -58,7 +58,12 @@ def inplace_first_layer(seed: int = 0) -> nn.Module:
     """An in-place op right on the first layer's output (AlexNet-style conv -> ReLU(inplace))."""
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Conv2d(2, 4, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(4 * 4 * 4, 6), nn.ReLU(inplace=True), nn.Linear(6, 5)
+        nn.Conv2d(2, 4, 3),
+        nn.ReLU(inplace=True),
+        nn.Flatten(),
+        nn.Linear(4 * 4 * 4, 6),
+        nn.ReLU(inplace=True),
+        nn.Linear(6, 5),
     )
 
 

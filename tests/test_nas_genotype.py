@@ -12,8 +12,17 @@ G = "conv_3x3|skip_connect|conv_1x1|none|avg_pool_3x3|sep_conv_3x3"
 
 def test_op_set_is_the_eleven_ops_of_the_design():
     assert OP_NAMES == (
-        "none", "skip_connect", "max_pool_3x3", "avg_pool_3x3", "conv_1x1", "conv_3x3",
-        "sep_conv_3x3", "sep_conv_5x5", "dil_conv_3x3", "dil_conv_5x5", "conv_7x1_1x7",
+        "none",
+        "skip_connect",
+        "max_pool_3x3",
+        "avg_pool_3x3",
+        "conv_1x1",
+        "conv_3x3",
+        "sep_conv_3x3",
+        "sep_conv_5x5",
+        "dil_conv_3x3",
+        "dil_conv_5x5",
+        "conv_7x1_1x7",
     )
     assert EDGES == ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 

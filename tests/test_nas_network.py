@@ -1,10 +1,10 @@
 import pytest
 import torch
 
-from tanas.nas import OP_NAMES, Genotype, build_network, count_parameters
-from tanas.genotypes import EDGES
-from tanas.nas.network import Cell, GenotypeNetwork
 from tanas.errors import StrategyConfigError
+from tanas.genotypes import EDGES
+from tanas.nas import OP_NAMES, Genotype, build_network, count_parameters
+from tanas.nas.network import Cell, GenotypeNetwork
 
 G = Genotype.parse("conv_3x3|skip_connect|sep_conv_3x3|none|dil_conv_5x5|conv_7x1_1x7")
 

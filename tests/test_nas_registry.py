@@ -20,17 +20,19 @@ from tanas.nas import (
     fuse_search,
     get_strategy,
     register_strategy,
+    registry,
     run_search,
+    search_run,
     strategy_config,
 )
-from tanas.nas import registry, search_run
 from tanas.probe import ProbeConfig
 
 FAST_TRAIN = TrainConfig(batch_size=32)
 CHEAP = SearchSpace.full(universe=("none", "skip_connect", "avg_pool_3x3", "conv_1x1", "conv_3x3"))
 TINY = {
-    "fuse": FuseConfig(candidates=2, rounds=1, epochs_per_round=1, stages=2, patience=1, beta_steps=5, C=2,
-                       train=FAST_TRAIN),
+    "fuse": FuseConfig(
+        candidates=2, rounds=1, epochs_per_round=1, stages=2, patience=1, beta_steps=5, C=2, train=FAST_TRAIN
+    ),
     "random": RandomConfig(epochs_per_trial=1, C=2, train=FAST_TRAIN),
     "darts": DartsConfig(epochs=1, C=2, batch_size=64),
 }
@@ -61,14 +63,25 @@ class ToyConfig:
 
 
 def toy_search(task, *, budget, space=None, initial=None, config=None, seed=0, device=None, quiet=False):
-    return fuse_search(task, budget=budget, space=space or CHEAP, seed=seed, device=device, quiet=quiet,
-                       config=dataclasses.replace(TINY["fuse"], C=config.C, N=config.N))
+    return fuse_search(
+        task,
+        budget=budget,
+        space=space or CHEAP,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        config=dataclasses.replace(TINY["fuse"], C=config.C, N=config.N),
+    )
 
 
 def test_builtin_strategies_are_registered_in_order():
     assert list(STRATEGIES)[:4] == ["fuse", "random", "darts", "tanas"]
     assert {name: STRATEGIES[name].config_cls for name in ("fuse", "random", "darts", "tanas")} == {
-        "fuse": FuseConfig, "random": RandomConfig, "darts": DartsConfig, "tanas": TanasConfig}
+        "fuse": FuseConfig,
+        "random": RandomConfig,
+        "darts": DartsConfig,
+        "tanas": TanasConfig,
+    }
     assert STRATEGIES["fuse"].search is fuse_search and STRATEGIES["fuse"].context == ()
     assert {"zoo", "exclude", "name", "origin", "task_arg", "data_root"} <= set(STRATEGIES["tanas"].context)
     assert STRATEGIES["tanas"].network_size(TanasConfig(fuse=FuseConfig(C=8, N=2))) == (8, 2)
@@ -140,10 +153,21 @@ def test_strategy_config_puts_the_network_size_where_the_strategy_keeps_it():
 def test_run_search_with_each_builtin_matches_its_search_function(small, name):
     """Through the registry, a search is the search function's own, bit for bit, plus the final protocol."""
     config = TINY[name]
-    res = run_search(small, name, config, budget=Budget(epochs=2), space=CHEAP, seed=1, final_seeds=1,
-                     final_epochs=1, device="cpu", quiet=True)
-    direct = STRATEGIES[name].search(small, budget=Budget(epochs=2), space=CHEAP, config=config, seed=1,
-                                     device="cpu", quiet=True)
+    res = run_search(
+        small,
+        name,
+        config,
+        budget=Budget(epochs=2),
+        space=CHEAP,
+        seed=1,
+        final_seeds=1,
+        final_epochs=1,
+        device="cpu",
+        quiet=True,
+    )
+    direct = STRATEGIES[name].search(
+        small, budget=Budget(epochs=2), space=CHEAP, config=config, seed=1, device="cpu", quiet=True
+    )
     assert res.strategy == name and res.genotype == direct.genotype.to_json() and res.val_acc == direct.val_acc
     strip = lambda h: (h["incumbent"], h["incumbent_val_acc"], h["candidates"], h["epochs_used"])  # noqa: E731
     assert [strip(h) for h in res.history] == [strip(h.to_dict()) for h in direct.history]
@@ -153,8 +177,17 @@ def test_run_search_with_each_builtin_matches_its_search_function(small, name):
 
 def test_run_search_tanas_on_an_empty_zoo(small, tmp_path):
     config = TanasConfig(probe=ProbeConfig(name="cnn", max_epochs=1, epsilon=0.0), fuse=TINY["fuse"])
-    res = run_search(small, "tanas", config, budget=Budget(epochs=2), final_seeds=0, device="cpu", quiet=True,
-                     zoo=tmp_path / "zoo", task_arg="digits:subset:0,1")
+    res = run_search(
+        small,
+        "tanas",
+        config,
+        budget=Budget(epochs=2),
+        final_seeds=0,
+        device="cpu",
+        quiet=True,
+        zoo=tmp_path / "zoo",
+        task_arg="digits:subset:0,1",
+    )
     assert res.strategy == "tanas" and res.fallback == "empty zoo" and res.space_size == 11**6
     assert res.zoo["target"] == "digits:subset:0,1" and Path(res.zoo["path"]).resolve() == (tmp_path / "zoo").resolve()
     with pytest.raises(StrategyConfigError, match="drop --space"):
@@ -179,10 +212,9 @@ def test_search_run_closes_its_bar_on_an_exception(small, monkeypatch):
     bars = []
     monkeypatch.setattr(search_run, "progress", lambda **kw: bars.append(FakeBar(**kw)) or bars[-1])
     run = SearchRun("toy", small, config=ToyConfig(), budget=Budget(epochs=3), device="cpu", total=3, unit="step")
-    with pytest.raises(KeyError):
-        with run:
-            run.record(0, CHEAP.unrank(0), 0.5, note="x")
-            raise KeyError("boom")
+    with pytest.raises(KeyError), run:
+        run.record(0, CHEAP.unrank(0), 0.5, note="x")
+        raise KeyError("boom")
     assert bars[0].closed and bars[0].updates == 1 and bars[0].kw["desc"] == "toy"
     assert run.history[0].incumbent_val_acc == 0.5 and run.history[0].epochs_used == 0
 
@@ -197,14 +229,22 @@ def test_search_run_closes_its_bar_on_an_exception(small, monkeypatch):
 
 
 def test_search_run_outcome_records_the_run(small):
-    with SearchRun("toy", small, config=ToyConfig(C=3), budget=Budget(epochs=2), space=CHEAP, seed=7,
-                   stop_reason="steps", device="cpu", quiet=True) as run:
+    with SearchRun(
+        "toy",
+        small,
+        config=ToyConfig(C=3),
+        budget=Budget(epochs=2),
+        space=CHEAP,
+        seed=7,
+        stop_reason="steps",
+        device="cpu",
+        quiet=True,
+    ) as run:
         run.clock.charge(2)
         run.record(0, CHEAP.unrank(1), 0.25)
     out = run.finish(CHEAP.unrank(1), 0.25, initial=None)
     assert out is run.outcome and out.strategy == "toy" and out.epochs_used == 2 and out.stop_reason == "steps"
-    assert out.config == {"toy": {"C": 3, "N": 1}, "budget": {"seconds": None, "epochs": 2}, "seed": 7,
-                          "initial": None}
+    assert out.config == {"toy": {"C": 3, "N": 1}, "budget": {"seconds": None, "epochs": 2}, "seed": 7, "initial": None}
     assert out.space is CHEAP and out.space_size == CHEAP.size and out.device == "cpu"
     with pytest.raises(Exception, match="not in the search space"):
         run.start_from("conv_3x3|conv_3x3|conv_3x3|conv_3x3|conv_3x3|sep_conv_3x3")

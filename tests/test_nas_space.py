@@ -76,7 +76,9 @@ def test_general_product_plus_ball():
 
 
 def test_sampling_is_uniform_and_seeded():
-    space = SearchSpace.restricted([A, B], radius=1, universe=SMALL + ("conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5"))
+    space = SearchSpace.restricted(
+        [A, B], radius=1, universe=SMALL + ("conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5")
+    )
     n = space.size
     draws = 200 * n
     gen = torch.Generator().manual_seed(0)
@@ -102,7 +104,9 @@ def test_sample_distinct():
 
 
 def test_best_matches_brute_force():
-    space = SearchSpace.restricted([A, B], radius=1, universe=SMALL + ("conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5"))
+    space = SearchSpace.restricted(
+        [A, B], radius=1, universe=SMALL + ("conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5")
+    )
     members = list(space.enumerate())
     for seed in range(5):
         scores = torch.randn(6, 11, generator=torch.Generator().manual_seed(seed))

@@ -33,7 +33,9 @@ A = Genotype.parse("conv_3x3|skip_connect|conv_1x1|none|avg_pool_3x3|conv_1x1")
 B = Genotype.parse("conv_1x1|skip_connect|conv_1x1|skip_connect|avg_pool_3x3|conv_3x3")
 FAST_TRAIN = TrainConfig(batch_size=32)
 SMALL_OPS = ("none", "skip_connect", "avg_pool_3x3", "conv_1x1", "conv_3x3")
-FUSE = FuseConfig(candidates=3, rounds=2, epochs_per_round=1, stages=3, patience=1, beta_steps=20, C=4, train=FAST_TRAIN)
+FUSE = FuseConfig(
+    candidates=3, rounds=2, epochs_per_round=1, stages=3, patience=1, beta_steps=20, C=4, train=FAST_TRAIN
+)
 RANDOM = RandomConfig(epochs_per_trial=2, C=4, train=FAST_TRAIN)
 DARTS = DartsConfig(epochs=2, C=4, batch_size=64)
 #: the full product over five cheap ops, for end-to-end runs on digits:full
@@ -111,7 +113,9 @@ def test_fuse_end_to_end(task):
 
 
 def test_fuse_patience_stops_early(small):
-    out = run_fuse(small, space=CHEAP, config=dataclasses.replace(FUSE, stages=10, patience=1), budget=Budget(epochs=200))
+    out = run_fuse(
+        small, space=CHEAP, config=dataclasses.replace(FUSE, stages=10, patience=1), budget=Budget(epochs=200)
+    )
     last = out.history[-1]
     if out.stop_reason == "patience":
         assert last.extra["survived"] >= 1 and last.incumbent == last.extra["previous"]
@@ -198,8 +202,9 @@ def test_same_seed_same_search(small, strategy):
             return run_fuse(small, space=CHEAP, config=dataclasses.replace(FUSE, stages=2), seed=3)
         if strategy == "random":
             return random_search(small, budget=Budget(epochs=4), config=RANDOM, seed=3, device="cpu", quiet=True)
-        return darts_search(small, budget=Budget(epochs=1), space=DARTS_SPACE, config=DARTS, seed=3, device="cpu",
-                            quiet=True)
+        return darts_search(
+            small, budget=Budget(epochs=1), space=DARTS_SPACE, config=DARTS, seed=3, device="cpu", quiet=True
+        )
 
     a, b = once(), once()
     assert a.genotype == b.genotype
@@ -244,8 +249,11 @@ def test_fused_model_mixes_probabilities():
 
 
 def test_time_to_match():
-    hist = [{"elapsed_seconds": 1.0, "incumbent_val_acc": 0.5}, {"elapsed_seconds": 2.5, "incumbent_val_acc": 0.9},
-            {"elapsed_seconds": 4.0, "incumbent_val_acc": 0.95}]
+    hist = [
+        {"elapsed_seconds": 1.0, "incumbent_val_acc": 0.5},
+        {"elapsed_seconds": 2.5, "incumbent_val_acc": 0.9},
+        {"elapsed_seconds": 4.0, "incumbent_val_acc": 0.95},
+    ]
     assert time_to_match(hist, 0.9) == 2.5 and time_to_match(hist, 0.4) == 1.0 and time_to_match(hist, 0.99) is None
 
 
@@ -301,8 +309,16 @@ def toy_strategy():
     @registry.register_strategy("toy", ToyConfig)
     def toy(task, *, budget, space=None, initial=None, config=None, seed=0, device=None, quiet=False, note=None):
         calls.append((config.C, config.N, initial, config.k, note))
-        return random_search(task, budget=budget, space=space, initial=initial, seed=seed, device=device, quiet=quiet,
-                             config=dataclasses.replace(RANDOM, C=config.C, N=config.N))
+        return random_search(
+            task,
+            budget=budget,
+            space=space,
+            initial=initial,
+            seed=seed,
+            device=device,
+            quiet=quiet,
+            config=dataclasses.replace(RANDOM, C=config.C, N=config.N),
+        )
 
     yield calls
     del registry._REGISTRY["toy"]
@@ -313,8 +329,19 @@ def test_run_search_with_a_registered_strategy_and_result_round_trip(small, tmp_
 
     initial = str(A).replace("conv_3x3", "conv_1x1")
     config = strategy_config("toy", {"k": "3"}, C=2, N=1)
-    res = run_search(small, "toy", config, budget=Budget(epochs=2), space=CHEAP, initial=initial, final_seeds=0,
-                     device="cpu", quiet=True, seed=5, note="hi")
+    res = run_search(
+        small,
+        "toy",
+        config,
+        budget=Budget(epochs=2),
+        space=CHEAP,
+        initial=initial,
+        final_seeds=0,
+        device="cpu",
+        quiet=True,
+        seed=5,
+        note="hi",
+    )
     assert toy_strategy == [(2, 1, Genotype.parse(initial), 3, "hi")]
     assert res.strategy == "toy" and res.test_acc is None and res.seed == 5 and res.space_size == 5**6
     assert res.params == count_parameters(build_network(res.genotype_obj, 1, 2, C=2))
@@ -327,8 +354,9 @@ def test_run_search_with_a_registered_strategy_and_result_round_trip(small, tmp_
 def test_configure_options():
     from tanas.nas.common import configure
 
-    cfg = configure(FuseConfig, {"candidates": "6", "objective": "fused", "train.lr": "0.1", "train.nesterov": "no"},
-                    C=8, N=2)
+    cfg = configure(
+        FuseConfig, {"candidates": "6", "objective": "fused", "train.lr": "0.1", "train.nesterov": "no"}, C=8, N=2
+    )
     assert cfg.candidates == 6 and cfg.objective == "fused" and cfg.C == 8 and cfg.N == 2
     assert cfg.train.lr == 0.1 and cfg.train.nesterov is False and cfg.train.batch_size == TrainConfig().batch_size
     assert configure(RandomConfig, {"max_trials": "none"}).max_trials is None
@@ -358,7 +386,9 @@ def test_budget_clock_affords():
 def test_tiny_time_budget_runs_one_cut_short_unit(small):
     # The first trial/stage always runs (a search must return something), cut short after one epoch;
     # nothing else starts once the time is up.
-    out = random_search(small, budget=Budget(seconds=1e-3), space=CHEAP, config=RANDOM, seed=0, device="cpu", quiet=True)
+    out = random_search(
+        small, budget=Budget(seconds=1e-3), space=CHEAP, config=RANDOM, seed=0, device="cpu", quiet=True
+    )
     assert len(out.history) == 1 and out.epochs_used == 1 and out.history[0].extra["truncated"]
     out = run_fuse(small, budget=Budget(seconds=1e-3), space=CHEAP)
     assert len(out.history) == 1 and out.epochs_used == FUSE.candidates and out.history[0].extra["truncated"]

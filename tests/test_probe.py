@@ -96,8 +96,18 @@ def test_build_probe_rejects_bad_arguments(kwargs):
 
 @pytest.mark.parametrize(
     "bad",
-    [dict(name="nope"), dict(epsilon=1.0), dict(epsilon=-0.1), dict(max_epochs=0), dict(max_steps=0),
-     dict(min_steps=-1), dict(lr=0.0), dict(lr=float("nan")), dict(batch_size=0), dict(weight_decay=-1.0)],
+    [
+        dict(name="nope"),
+        dict(epsilon=1.0),
+        dict(epsilon=-0.1),
+        dict(max_epochs=0),
+        dict(max_steps=0),
+        dict(min_steps=-1),
+        dict(lr=0.0),
+        dict(lr=float("nan")),
+        dict(batch_size=0),
+        dict(weight_decay=-1.0),
+    ],
 )
 def test_probe_config_rejects_bad_values(bad):
     with pytest.raises(ConfigError):

@@ -113,18 +113,22 @@ def test_spearman_by_hand():
 NAN = float("nan")
 # Row = source a, column = target b. The diagonal would be the nearest source with the best gain
 # everywhere: it must be left out.
-HAND_DIST = np.array([
-    [0.0, 0.3, 0.7, 0.6],
-    [0.2, 0.0, 0.1, 0.5],
-    [0.5, 0.3, 0.0, 0.4],
-    [0.9, 0.8, 0.4, 0.0],
-])
-HAND_GAIN = np.array([
-    [1.0, 0.4, 0.0, 0.3],
-    [0.10, 1.0, 0.25, 0.2],
-    [0.30, 0.2, 1.0, 0.1],
-    [0.05, 0.1, 0.25, 1.0],
-])
+HAND_DIST = np.array(
+    [
+        [0.0, 0.3, 0.7, 0.6],
+        [0.2, 0.0, 0.1, 0.5],
+        [0.5, 0.3, 0.0, 0.4],
+        [0.9, 0.8, 0.4, 0.0],
+    ]
+)
+HAND_GAIN = np.array(
+    [
+        [1.0, 0.4, 0.0, 0.3],
+        [0.10, 1.0, 0.25, 0.2],
+        [0.30, 0.2, 1.0, 0.1],
+        [0.05, 0.1, 0.25, 1.0],
+    ]
+)
 
 
 def test_top1_and_regret_by_hand():
@@ -152,8 +156,9 @@ def test_distance_and_negated_score_agree_exactly():
     as_score = summarise(values, gains, higher_is_better=True, **kw).to_dict()
     assert as_distance.pop("higher_is_better") is False and as_score.pop("higher_is_better") is True
     assert as_distance == as_score
-    assert (per_target_metrics(-HAND_DIST, HAND_GAIN, higher_is_better=True)
-            == per_target_metrics(HAND_DIST, HAND_GAIN, higher_is_better=False))
+    assert per_target_metrics(-HAND_DIST, HAND_GAIN, higher_is_better=True) == per_target_metrics(
+        HAND_DIST, HAND_GAIN, higher_is_better=False
+    )
 
 
 # --------------------------------------------------------------------------- summaries
@@ -182,8 +187,10 @@ def test_random_method_p_value_is_not_small():
     s = summarise(values, gains, higher_is_better=False, n_boot=50, n_perm=200, seed=2)
     assert s.p_value > 0.1
     # Over many random methods the p-values spread out instead of crowding near 0.
-    ps = [summarise(rng.uniform(size=gains.shape), gains, higher_is_better=False, n_boot=1, n_perm=49,
-                    seed=i).p_value for i in range(20)]
+    ps = [
+        summarise(rng.uniform(size=gains.shape), gains, higher_is_better=False, n_boot=1, n_perm=49, seed=i).p_value
+        for i in range(20)
+    ]
     assert sum(p <= 0.05 for p in ps) <= 4
     assert np.mean(ps) > 0.3
 
@@ -242,8 +249,9 @@ def test_nan_and_diagonal_are_left_out():
     got = per_target_metrics(values, gains, higher_is_better=False)
     for b, t in enumerate(got):
         rows = [a for a in range(5) if a != b and not np.isnan(values[a, b]) and not np.isnan(gains[a, b])]
-        (ref,) = per_target_metrics(values[rows, b][:, None], gains[rows, b][:, None], higher_is_better=False,
-                                    exclude_self=False)
+        (ref,) = per_target_metrics(
+            values[rows, b][:, None], gains[rows, b][:, None], higher_is_better=False, exclude_self=False
+        )
         assert t.n_sources == len(rows) == (3 if b in (0, 1) else 4)
         assert (t.weighted_tau, t.spearman, t.top1, t.regret) == (ref.weighted_tau, ref.spearman, ref.top1, ref.regret)
         assert t.chosen == tuple(rows[i] for i in ref.chosen) and b not in t.chosen
@@ -279,8 +287,10 @@ def test_constant_method_carries_no_ranking():
     [
         (lambda: per_target_metrics(np.zeros((3, 3)), np.zeros((3, 4)), higher_is_better=True), "same shape"),
         (lambda: per_target_metrics(np.zeros((2, 2)), np.zeros((2, 2)), higher_is_better=True), "at least 2"),
-        (lambda: per_target_metrics(np.zeros((1, 3)), np.zeros((1, 3)), higher_is_better=True,
-                                    exclude_self=False), "at least 2"),
+        (
+            lambda: per_target_metrics(np.zeros((1, 3)), np.zeros((1, 3)), higher_is_better=True, exclude_self=False),
+            "at least 2",
+        ),
         (lambda: per_target_metrics(np.zeros((3, 2)), np.zeros((3, 2)), higher_is_better=True), "square"),
         (lambda: per_target_metrics(np.zeros(3), np.zeros(3), higher_is_better=True), "2-D"),
         (lambda: per_target_metrics([[1, "a"]], [[1, 2]], higher_is_better=True), "numeric"),
@@ -292,8 +302,10 @@ def test_constant_method_carries_no_ranking():
         (lambda: summarise(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), higher_is_better=True, n_boot=0), "n_boot"),
         (lambda: summarise(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), higher_is_better=True, n_perm=-1), "n_perm"),
         (lambda: summarise(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), higher_is_better=True, n_boot=2.5), "n_boot"),
-        (lambda: summarise(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), higher_is_better=True, confidence=95),
-         "confidence"),
+        (
+            lambda: summarise(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), higher_is_better=True, confidence=95),
+            "confidence",
+        ),
         (lambda: summarise(np.zeros((2, 3, 3)), np.zeros((2, 3, 3)), higher_is_better=True, seed="x"), "seed"),
     ],
 )

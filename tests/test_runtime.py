@@ -8,14 +8,15 @@ import subprocess
 import sys
 
 import pytest
-
 import torch
 
 from tanas.errors import ConfigError
 from tanas.runtime import atomic_write_bytes, atomic_write_text, set_threads
 
+
 def _mode(path) -> int:
     return stat.S_IMODE(os.stat(path).st_mode)
+
 
 @pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
 def test_files_get_the_mode_open_would_give(tmp_path, umask):
@@ -27,6 +28,7 @@ def test_files_get_the_mode_open_would_give(tmp_path, umask):
     finally:
         os.umask(previous)
     assert _mode(tmp_path / "atomic.txt") == _mode(tmp_path / "plain.txt") == 0o666 & ~umask
+
 
 def test_replaces_the_whole_file_and_leaves_no_temporary(tmp_path):
     target = tmp_path / "sub" / "result.json"

@@ -294,7 +294,11 @@ def test_a_version_1_zoo_is_migrated_and_reads_back(tmp_path: Path) -> None:
         assert zoo.names() == ["digits:indicator:1", "paper-digits/T0"]  # the cached target stays unlisted
         t0 = zoo.get("paper-digits/T0")
         assert (t0.spec, t0.kind, t0.origin, t0.fingerprint[:12]) == (
-            "digits:indicator:0", "indicator", "paper-digits/T0", "29506693a042")
+            "digits:indicator:0",
+            "indicator",
+            "paper-digits/T0",
+            "29506693a042",
+        )
         (probe,) = t0.probes
         assert (probe.seed, probe.probe, probe.config_hash) == (0, "cnn", "0620528cc1801282")
         assert probe.config["max_epochs"] == 2 and 0.0 < probe.val_acc <= 1.0
@@ -310,13 +314,17 @@ def test_a_version_1_zoo_is_migrated_and_reads_back(tmp_path: Path) -> None:
         # The cached distances answer without computing anything (nothing to compute them from).
         near = zoo.nearest("paper-digits/T0")
         assert (near.computed, near.cached) == (0, 2)
-        assert [(n.name, n.distance) for n in near] == [("paper-digits/T0", 0.0),
-                                                        ("digits:indicator:1", 0.6828820684282138)]
+        assert [(n.name, n.distance) for n in near] == [
+            ("paper-digits/T0", 0.0),
+            ("digits:indicator:1", 0.6828820684282138),
+        ]
         assert near[0].genotype == GENOTYPE and near.config["kind"] == "empirical"
         outside = zoo.nearest(parse_task("digits:subset:3,5")[0])  # the unlisted cached target
         assert (outside.computed, outside.cached) == (0, 2)
-        assert [(n.name, n.distance) for n in outside] == [("paper-digits/T0", 0.6596401053058608),
-                                                           ("digits:indicator:1", 0.6844863297240908)]
+        assert [(n.name, n.distance) for n in outside] == [
+            ("paper-digits/T0", 0.6596401053058608),
+            ("digits:indicator:1", 0.6844863297240908),
+        ]
 
     TaskZoo(tmp_path / "fresh").close()
     with sqlite3.connect(path / "zoo.sqlite") as db, sqlite3.connect(tmp_path / "fresh" / "zoo.sqlite") as new:

@@ -28,9 +28,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -98,19 +99,39 @@ class DemoConfig:
             raise ConfigError("the demo's final protocol needs at least 1 seed and 1 epoch")
 
     @classmethod
-    def full(cls) -> "DemoConfig":
+    def full(cls) -> DemoConfig:
         return cls()
 
     @classmethod
-    def quick(cls) -> "DemoConfig":
+    def quick(cls) -> DemoConfig:
         """A smoke-sized run: about a minute on two CPU cores."""
-        return cls(budget_seconds=6.0, seed_budget_seconds=3.0, C=4, candidates=3, rounds=1, epochs_per_round=3,
-                   stages=8, patience=2, probe_seeds=1, probe_epsilon=0.05, probe_max_epochs=8, final_seeds=2,
-                   final_epochs=4)
+        return cls(
+            budget_seconds=6.0,
+            seed_budget_seconds=3.0,
+            C=4,
+            candidates=3,
+            rounds=1,
+            epochs_per_round=3,
+            stages=8,
+            patience=2,
+            probe_seeds=1,
+            probe_epsilon=0.05,
+            probe_max_epochs=8,
+            final_seeds=2,
+            final_epochs=4,
+        )
 
     def fuse(self) -> FuseConfig:
-        return FuseConfig(candidates=self.candidates, rounds=self.rounds, epochs_per_round=self.epochs_per_round,
-                          stages=self.stages, patience=self.patience, C=self.C, N=self.N, train=self.train)
+        return FuseConfig(
+            candidates=self.candidates,
+            rounds=self.rounds,
+            epochs_per_round=self.epochs_per_round,
+            stages=self.stages,
+            patience=self.patience,
+            C=self.C,
+            N=self.N,
+            train=self.train,
+        )
 
     def random(self) -> RandomConfig:
         # A trial trains as long as a FUSE candidate trains in one stage.
@@ -169,8 +190,9 @@ def zoo_distance_matrix(
     everything = zoo.names()
     for b, target in enumerate(names):
         others = [name for name in everything if name not in names]
-        result = zoo.nearest(target, probe=probe, seeds=seeds, kind=kind, head=head, exclude=others, device=device,
-                             quiet=quiet)
+        result = zoo.nearest(
+            target, probe=probe, seeds=seeds, kind=kind, head=head, exclude=others, device=device, quiet=quiet
+        )
         computed += result.computed
         cached += result.cached
         for neighbour in result.neighbors:
@@ -182,16 +204,29 @@ def zoo_distance_matrix(
     mean_rows, std_rows = seed_mean_std(per_seed)
     nearest = nearest_sources(list(labels), mean_rows, per_seed)
     config = {
-        "method": "ftd", "probe": probe.to_dict(), "seeds": seeds, "probe_seeds": list(range(seeds)),
-        "fisher_kind": kind, "fisher_split": "val", "head": head, "layers": "all", "normalise": "whole",
-        "squared": False, "form": "d = ||F_ab^1/2 - F_bb^1/2||_F / sqrt(2), in [0, 1]", "device": str(resolve_device(device)),
-        "seconds": round(time.perf_counter() - start, 3), "source": f"zoo {zoo.path}", "zoo_names": list(names),
-        "computed": computed, "cached": cached,
+        "method": "ftd",
+        "probe": probe.to_dict(),
+        "seeds": seeds,
+        "probe_seeds": list(range(seeds)),
+        "fisher_kind": kind,
+        "fisher_split": "val",
+        "head": head,
+        "layers": "all",
+        "normalise": "whole",
+        "squared": False,
+        "form": "d = ||F_ab^1/2 - F_bb^1/2||_F / sqrt(2), in [0, 1]",
+        "device": str(resolve_device(device)),
+        "seconds": round(time.perf_counter() - start, 3),
+        "source": f"zoo {zoo.path}",
+        "zoo_names": list(names),
+        "computed": computed,
+        "cached": cached,
         "std": "sample standard deviation over seeds (ddof=1); 0 with one seed",
     }
     specs = [zoo.get(name).spec for name in names]
-    return DistanceMatrix(tasks=list(labels), mean=mean_rows, std=std_rows, per_seed=per_seed, nearest=nearest,
-                          config=config, specs=specs)
+    return DistanceMatrix(
+        tasks=list(labels), mean=mean_rows, std=std_rows, per_seed=per_seed, nearest=nearest, config=config, specs=specs
+    )
 
 
 def _pct(value: float | None) -> str:
@@ -204,8 +239,10 @@ def format_table(summary: dict[str, Any]) -> str:
     for name, s in summary.get("strategies", {}).items():
         test = s.get("test_acc") or {}
         acc = f"{100 * test['mean']:.2f} ± {100 * test['std']:.2f}" if test else "–"
-        rows.append(f"{name:<8} {acc:>24} {_pct(s.get('val_acc')):>7} {s.get('params', 0):>8,} "
-                    f"{s.get('search_seconds', 0):>9.1f} {s.get('space_size', 0):>11,}")
+        rows.append(
+            f"{name:<8} {acc:>24} {_pct(s.get('val_acc')):>7} {s.get('params', 0):>8,} "
+            f"{s.get('search_seconds', 0):>9.1f} {s.get('space_size', 0):>11,}"
+        )
     return "\n".join(rows)
 
 
@@ -221,7 +258,9 @@ def final_stage(history: list[dict[str, Any]]) -> dict[str, Any] | None:
     return rows[-1] if rows else None
 
 
-def summarise(results: dict[str, SearchResult], *, target: Task, budget_seconds: float, extra: dict[str, Any]) -> dict[str, Any]:
+def summarise(
+    results: dict[str, SearchResult], *, target: Task, budget_seconds: float, extra: dict[str, Any]
+) -> dict[str, Any]:
     """The ``summary.json`` document: time-to-match, test accuracies and human-readable lines."""
     tanas, fuse = results["tanas"], results["fuse"]
     fuse_stage = final_stage(fuse.history)
@@ -231,12 +270,20 @@ def summarise(results: dict[str, SearchResult], *, target: Task, budget_seconds:
     fraction = None if ttm is None or fuse_seconds <= 0 else ttm / fuse_seconds
     # The same comparison counted in training epochs, which other processes' load does not distort.
     tanas_epochs_to_match = next((h["epochs_used"] for h in tanas.history if h["incumbent_val_acc"] >= fuse_val), None)
-    epochs_fraction = (None if tanas_epochs_to_match is None or not fuse.epochs_used
-                       else tanas_epochs_to_match / fuse.epochs_used)
+    epochs_fraction = (
+        None if tanas_epochs_to_match is None or not fuse.epochs_used else tanas_epochs_to_match / fuse.epochs_used
+    )
     strategies = {
-        name: {"genotype": r.genotype, "test_acc": r.test_acc, "val_acc": r.val_acc, "params": r.params,
-               "search_seconds": r.search_seconds, "space_size": r.space_size, "epochs_used": r.epochs_used,
-               "stop_reason": r.stop_reason}
+        name: {
+            "genotype": r.genotype,
+            "test_acc": r.test_acc,
+            "val_acc": r.val_acc,
+            "params": r.params,
+            "search_seconds": r.search_seconds,
+            "space_size": r.space_size,
+            "epochs_used": r.epochs_used,
+            "stop_reason": r.stop_reason,
+        }
         for name, r in results.items()
     }
     t_acc, f_acc = tanas.test_acc or {}, fuse.test_acc or {}
@@ -248,26 +295,43 @@ def summarise(results: dict[str, SearchResult], *, target: Task, budget_seconds:
         lines.append(f"TA-NAS for {target.name} ({target.spec}) fell back to full-space FUSE: {fallback}.")
     else:
         near = ", ".join(f"{n['name']} (FTD {n['distance']:.3f} ± {n['std']:.3f})" for n in nearest)
-        lines.append(f"TA-NAS for {target.name} ({target.spec}): nearest {near}; searched {tanas.space_size:,} of "
-                     f"{getattr(tanas, 'full_space_size', 0):,} genotypes, starting from the nearest task's cell.")
+        lines.append(
+            f"TA-NAS for {target.name} ({target.spec}): nearest {near}; searched {tanas.space_size:,} of "
+            f"{getattr(tanas, 'full_space_size', 0):,} genotypes, starting from the nearest task's cell."
+        )
     prep = overhead.get("prep_seconds", 0.0)
-    cached_note = (" (target probe and distances reused from the zoo's cache)"
-                   if overhead and not overhead.get("probes_trained") and not overhead.get("distances_computed") else "")
-    lines.append(f"TA-NAS preparation (probe, Fisher, distances): {prep:.1f} s{cached_note}, counted in its search time.")
+    cached_note = (
+        " (target probe and distances reused from the zoo's cache)"
+        if overhead and not overhead.get("probes_trained") and not overhead.get("distances_computed")
+        else ""
+    )
+    lines.append(
+        f"TA-NAS preparation (probe, Fisher, distances): {prep:.1f} s{cached_note}, counted in its search time."
+    )
     if fraction is None:
-        lines.append(f"Time-to-match: TA-NAS never reached full FUSE's final validation accuracy "
-                     f"({100 * fuse_val:.2f} %) within the budget: not reached.")
+        lines.append(
+            f"Time-to-match: TA-NAS never reached full FUSE's final validation accuracy "
+            f"({100 * fuse_val:.2f} %) within the budget: not reached."
+        )
     else:
         in_epochs = "" if epochs_fraction is None else f" (in training epochs: {epochs_fraction:.2f})"
-        lines.append(f"Time-to-match: TA-NAS reached full FUSE's final validation accuracy ({100 * fuse_val:.2f} %, "
-                     f"its last complete stage) "
-                     f"after {ttm:.1f} s, {fraction:.2f} of full FUSE's {fuse_seconds:.1f} s search{in_epochs}.")
+        lines.append(
+            f"Time-to-match: TA-NAS reached full FUSE's final validation accuracy ({100 * fuse_val:.2f} %, "
+            f"its last complete stage) "
+            f"after {ttm:.1f} s, {fraction:.2f} of full FUSE's {fuse_seconds:.1f} s search{in_epochs}."
+        )
     if t_acc and f_acc:
         n_seeds = len(t_acc.get("runs", []))
-        lines.append(f"Test accuracy ({n_seeds} final seed(s)): TA-NAS {100 * t_acc['mean']:.2f} ± {100 * t_acc['std']:.2f} %, "
-                     f"full FUSE {100 * f_acc['mean']:.2f} ± {100 * f_acc['std']:.2f} %"
-                     + "".join(f", {name} {100 * r.test_acc['mean']:.2f} ± {100 * r.test_acc['std']:.2f} %"
-                               for name, r in results.items() if name not in ("tanas", "fuse") and r.test_acc) + ".")
+        lines.append(
+            f"Test accuracy ({n_seeds} final seed(s)): TA-NAS {100 * t_acc['mean']:.2f} ± {100 * t_acc['std']:.2f} %, "
+            f"full FUSE {100 * f_acc['mean']:.2f} ± {100 * f_acc['std']:.2f} %"
+            + "".join(
+                f", {name} {100 * r.test_acc['mean']:.2f} ± {100 * r.test_acc['std']:.2f} %"
+                for name, r in results.items()
+                if name not in ("tanas", "fuse") and r.test_acc
+            )
+            + "."
+        )
     lines.append(f"Equal search budget: {budget_seconds:g} s per strategy on {tanas.device}.")
     return {
         "target": target.name,
@@ -327,28 +391,50 @@ def run_demo(
         zoo_start = time.perf_counter()
         for name in ZOO_TASKS:
             task = tasks[name]
-            added = store.add_task(task, name=_zoo_name(task), probe=probe, seeds=cfg.probe_seeds, device=dev,
-                                   quiet=True)
+            added = store.add_task(
+                task, name=_zoo_name(task), probe=probe, seeds=cfg.probe_seeds, device=dev, quiet=True
+            )
             work["probes_trained"] += added.probes_trained
             work["probes_reused"] += added.probes_reused
             work["fishers_computed"] += added.fishers_computed
             # Each zoo search draws its own candidates (not the ones full FUSE on the target will draw).
-            seeded = ensure_genotype(store, added.entry.name, budget=Budget(seconds=float(cfg.seed_budget_seconds)),
-                                     fuse=fuse_cfg, task=task, seed=derive_seed(seed, "demo-zoo", name) % 2**31,
-                                     device=dev, quiet=quiet)
+            seeded = ensure_genotype(
+                store,
+                added.entry.name,
+                budget=Budget(seconds=float(cfg.seed_budget_seconds)),
+                fuse=fuse_cfg,
+                task=task,
+                seed=derive_seed(seed, "demo-zoo", name) % 2**31,
+                device=dev,
+                quiet=quiet,
+            )
             work["zoo_searches"] += int(seeded.searched)
-            say(f"zoo {added.entry.name}: {added.probes_trained} probe(s) trained, {added.probes_reused} reused; "
+            say(
+                f"zoo {added.entry.name}: {added.probes_trained} probe(s) trained, {added.probes_reused} reused; "
                 f"genotype {'searched' if seeded.searched else 'reused'} {'|'.join(seeded.genotype)} "
-                f"(val {100 * seeded.score:.1f} %)")
+                f"(val {100 * seeded.score:.1f} %)"
+            )
         zoo_seconds = time.perf_counter() - zoo_start
 
         # 2. TA-NAS for the target, never guided by the target itself.
         say(f"TA-NAS for {TARGET} ({target.spec}), budget {budget.seconds:g} s")
         tanas_cfg = TanasConfig(k=cfg.k, radius=cfg.radius, probe=probe, probe_seeds=cfg.probe_seeds, fuse=fuse_cfg)
-        tanas = run_search(target, "tanas", tanas_cfg, budget=budget, seed=seed, device=dev,
-                           final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs, final_train=cfg.train,
-                           quiet=quiet, zoo=store, name=_zoo_name(target), exclude=[_zoo_name(target)],
-                           data_root=data_root)
+        tanas = run_search(
+            target,
+            "tanas",
+            tanas_cfg,
+            budget=budget,
+            seed=seed,
+            device=dev,
+            final_seeds=cfg.final_seeds,
+            final_epochs=cfg.final_epochs,
+            final_train=cfg.train,
+            quiet=quiet,
+            zoo=store,
+            name=_zoo_name(target),
+            exclude=[_zoo_name(target)],
+            data_root=data_root,
+        )
         results["tanas"] = tanas
         work["probes_trained"] += tanas.overhead.get("probes_trained", 0)
         work["probes_reused"] += tanas.overhead.get("probes_reused", 0)
@@ -357,8 +443,9 @@ def run_demo(
 
         # 3. The 4x4 FTD matrix from the zoo's cache.
         names = [_zoo_name(tasks[n]) for n in sorted(tasks)]
-        matrix = zoo_distance_matrix(store, names, labels=sorted(tasks), probe=probe, seeds=cfg.probe_seeds,
-                                     device=dev, quiet=True)
+        matrix = zoo_distance_matrix(
+            store, names, labels=sorted(tasks), probe=probe, seeds=cfg.probe_seeds, device=dev, quiet=True
+        )
     distance = matrix.to_dict()
     atomic_write_text(out / DISTANCE_FILE, json.dumps(distance, indent=2) + "\n")
     plot_distance_heatmap(distance, out / "distance.png")
@@ -368,25 +455,44 @@ def run_demo(
     baselines = {"fuse": fuse_cfg, "random": cfg.random(), "darts": cfg.darts()}
     for name, strategy_cfg in baselines.items():
         say(f"{name} for {TARGET}, budget {budget.seconds:g} s")
-        results[name] = run_search(target, name, strategy_cfg, budget=budget, space=SearchSpace.full(), seed=seed,
-                                   device=dev, final_seeds=cfg.final_seeds, final_epochs=cfg.final_epochs,
-                                   final_train=cfg.train, quiet=quiet)
+        results[name] = run_search(
+            target,
+            name,
+            strategy_cfg,
+            budget=budget,
+            space=SearchSpace.full(),
+            seed=seed,
+            device=dev,
+            final_seeds=cfg.final_seeds,
+            final_epochs=cfg.final_epochs,
+            final_train=cfg.train,
+            quiet=quiet,
+        )
     for name, result in results.items():
         result.save(out / name)
 
-    summary = summarise(results, target=target, budget_seconds=float(cfg.budget_seconds), extra={
-        "quick": bool(quick),
-        "seed": seed,
-        "device": str(dev),
-        "zoo": str(zoo_dir),
-        "zoo_seconds": zoo_seconds,
-        "work": work,
-        "config": cfg.to_dict(),
-        "seconds": None,
-    })
-    summary["lines"].insert(0, "Zoo " + ("built" if work["zoo_searches"] or work["probes_trained"] else "reused")
-                            + f" at {zoo_dir}: {work['probes_trained']} probe(s) trained, {work['zoo_searches']} "
-                              f"zoo search(es) run, in {zoo_seconds:.1f} s.")
+    summary = summarise(
+        results,
+        target=target,
+        budget_seconds=float(cfg.budget_seconds),
+        extra={
+            "quick": bool(quick),
+            "seed": seed,
+            "device": str(dev),
+            "zoo": str(zoo_dir),
+            "zoo_seconds": zoo_seconds,
+            "work": work,
+            "config": cfg.to_dict(),
+            "seconds": None,
+        },
+    )
+    summary["lines"].insert(
+        0,
+        "Zoo "
+        + ("built" if work["zoo_searches"] or work["probes_trained"] else "reused")
+        + f" at {zoo_dir}: {work['probes_trained']} probe(s) trained, {work['zoo_searches']} "
+        f"zoo search(es) run, in {zoo_seconds:.1f} s.",
+    )
     summary["seconds"] = time.perf_counter() - started
     atomic_write_text(out / SUMMARY_FILE, json.dumps(summary, indent=2) + "\n")
     report = build_report(out, title="tanas demo: TA-NAS on digits")
@@ -400,5 +506,13 @@ def format_matrix(distance: dict[str, Any]) -> str:
     return format_distance_matrix(distance, with_std=True)
 
 
-__all__ = ["DemoConfig", "DemoRun", "final_stage", "format_matrix", "format_table", "run_demo", "summarise",
-           "zoo_distance_matrix"]
+__all__ = [
+    "DemoConfig",
+    "DemoRun",
+    "final_stage",
+    "format_matrix",
+    "format_table",
+    "run_demo",
+    "summarise",
+    "zoo_distance_matrix",
+]

@@ -12,8 +12,9 @@ JSON form: the list of the six names.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from tanas.errors import GenotypeError
 
@@ -78,14 +79,14 @@ class Genotype:
 
     # ------------------------------------------------------------------ forms
     @classmethod
-    def parse(cls, text: str) -> "Genotype":
+    def parse(cls, text: str) -> Genotype:
         """Parse the ``op|op|op|op|op|op`` string form (whitespace around names is ignored)."""
         if not isinstance(text, str):
             raise GenotypeError(f"expected a genotype string 'op|op|op|op|op|op', got {type(text).__name__}")
         return cls(tuple(part.strip() for part in text.split(SEPARATOR)))
 
     @classmethod
-    def from_json(cls, value: Any) -> "Genotype":
+    def from_json(cls, value: Any) -> Genotype:
         """Accept the JSON form (a list of six names) or the string form."""
         if isinstance(value, str):
             return cls.parse(value)
@@ -108,11 +109,11 @@ class Genotype:
         """The op indices into :data:`OP_NAMES`."""
         return tuple(OP_INDEX[name] for name in self.ops)
 
-    def hamming(self, other: "Genotype") -> int:
+    def hamming(self, other: Genotype) -> int:
         """The number of edges whose op differs."""
         return sum(a != b for a, b in zip(self.ops, other.ops))
 
-    def replace(self, edge: int, op: str) -> "Genotype":
+    def replace(self, edge: int, op: str) -> Genotype:
         """A copy with edge ``edge`` (0..5) set to ``op``."""
         if not 0 <= edge < NUM_EDGES:
             raise GenotypeError(f"edge index must be in 0..{NUM_EDGES - 1}, got {edge}")
@@ -121,7 +122,7 @@ class Genotype:
         return Genotype(tuple(ops))
 
 
-def as_genotype(value: "Genotype | str | Iterable[str]") -> Genotype:
+def as_genotype(value: Genotype | str | Iterable[str]) -> Genotype:
     """Coerce a Genotype, its string form or a list of six names into a :class:`Genotype`."""
     if isinstance(value, Genotype):
         return value
@@ -130,5 +131,14 @@ def as_genotype(value: "Genotype | str | Iterable[str]") -> Genotype:
     return Genotype(tuple(value))
 
 
-__all__ = ["EDGES", "NUM_EDGES", "OP_INDEX", "OP_NAMES", "SEPARATOR", "Genotype", "as_genotype", "check_op",
-           "validate_ops"]
+__all__ = [
+    "EDGES",
+    "NUM_EDGES",
+    "OP_INDEX",
+    "OP_NAMES",
+    "SEPARATOR",
+    "Genotype",
+    "as_genotype",
+    "check_op",
+    "validate_ops",
+]

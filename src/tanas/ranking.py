@@ -71,9 +71,16 @@ class TargetMetrics:
         return self.n_sources >= 2
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "n_sources": self.n_sources, "weighted_tau": self.weighted_tau,
-                "spearman": self.spearman, "top1": self.top1, "regret": self.regret,
-                "chosen": list(self.chosen), "best": list(self.best)}
+        return {
+            "target": self.target,
+            "n_sources": self.n_sources,
+            "weighted_tau": self.weighted_tau,
+            "spearman": self.spearman,
+            "top1": self.top1,
+            "regret": self.regret,
+            "chosen": list(self.chosen),
+            "best": list(self.best),
+        }
 
 
 @dataclass(frozen=True)
@@ -152,14 +159,18 @@ def _check_pair(values: np.ndarray, gains: np.ndarray, exclude_self: bool) -> No
         raise ConfigError(f"values and gains must have the same shape, got {values.shape} and {gains.shape}")
     n_sources, n_targets = values.shape[-2:]
     if exclude_self and n_sources != n_targets:
-        raise ConfigError(f"exclude_self needs square (sources x targets) matrices, got {n_sources} x {n_targets}: "
-                          "pass exclude_self=False when the sources are not the targets")
+        raise ConfigError(
+            f"exclude_self needs square (sources x targets) matrices, got {n_sources} x {n_targets}: "
+            "pass exclude_self=False when the sources are not the targets"
+        )
     if n_targets < 1:
         raise ConfigError(f"the matrices have no target (shape {values.shape})")
     candidates = n_sources - 1 if exclude_self else n_sources
     if candidates < 2:
-        raise ConfigError(f"each target needs at least 2 candidate sources, got {max(candidates, 0)} "
-                          f"({n_sources} x {n_targets} matrices, exclude_self={exclude_self})")
+        raise ConfigError(
+            f"each target needs at least 2 candidate sources, got {max(candidates, 0)} "
+            f"({n_sources} x {n_targets} matrices, exclude_self={exclude_self})"
+        )
 
 
 # --------------------------------------------------------------------------- one target
@@ -197,8 +208,14 @@ def _target_metrics(target: int, rows: np.ndarray, score: np.ndarray, gain: np.n
     top1 = sum(1.0 for g in chosen_gains if g == best_gain) / len(chosen_gains)
     regret = best_gain - math.fsum(chosen_gains) / len(chosen_gains)
     return TargetMetrics(
-        target=target, n_sources=n, weighted_tau=_weighted_tau(score, gain), spearman=_spearman(score, gain),
-        top1=top1, regret=regret, chosen=tuple(int(rows[i]) for i in chosen), best=tuple(int(rows[i]) for i in best),
+        target=target,
+        n_sources=n,
+        weighted_tau=_weighted_tau(score, gain),
+        spearman=_spearman(score, gain),
+        top1=top1,
+        regret=regret,
+        chosen=tuple(int(rows[i]) for i in chosen),
+        best=tuple(int(rows[i]) for i in best),
     )
 
 
@@ -314,13 +331,25 @@ def summarise(
     p_value = _permutation_p(columns, stats["weighted_tau"][0], n_perm, derive_seed(seed, "ranking", "permutation"))
 
     return RankingSummary(
-        higher_is_better=higher_is_better, n_seeds=n_seeds, n_targets=len(scored),
-        weighted_tau_mean=stats["weighted_tau"][0], weighted_tau_std=stats["weighted_tau"][1],
-        spearman_mean=stats["spearman"][0], spearman_std=stats["spearman"][1],
-        top1_mean=stats["top1"][0], top1_std=stats["top1"][1],
-        regret_mean=stats["regret"][0], regret_std=stats["regret"][1],
-        weighted_tau_ci=tau_ci, spearman_ci=rho_ci, p_value=p_value, confidence=float(confidence),
-        n_boot=n_boot, n_perm=n_perm, seed=int(seed), per_target=tuple(per_target),
+        higher_is_better=higher_is_better,
+        n_seeds=n_seeds,
+        n_targets=len(scored),
+        weighted_tau_mean=stats["weighted_tau"][0],
+        weighted_tau_std=stats["weighted_tau"][1],
+        spearman_mean=stats["spearman"][0],
+        spearman_std=stats["spearman"][1],
+        top1_mean=stats["top1"][0],
+        top1_std=stats["top1"][1],
+        regret_mean=stats["regret"][0],
+        regret_std=stats["regret"][1],
+        weighted_tau_ci=tau_ci,
+        spearman_ci=rho_ci,
+        p_value=p_value,
+        confidence=float(confidence),
+        n_boot=n_boot,
+        n_perm=n_perm,
+        seed=int(seed),
+        per_target=tuple(per_target),
     )
 
 
@@ -336,8 +365,13 @@ def _bootstrap(
     with warnings.catch_warnings():  # the (unused) standard error of a single resample warns about ddof
         warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"numpy\.(_core|core)\._methods")
         res = bootstrap(
-            (np.arange(n_seeds),), lambda idx: np.array(statistic(idx)), n_resamples=n_boot, vectorized=False,
-            confidence_level=confidence, method="percentile", rng=np.random.default_rng(rng_seed),
+            (np.arange(n_seeds),),
+            lambda idx: np.array(statistic(idx)),
+            n_resamples=n_boot,
+            vectorized=False,
+            confidence_level=confidence,
+            method="percentile",
+            rng=np.random.default_rng(rng_seed),
         )
     dist = res.bootstrap_distribution  # (2, n_boot)
     # A percentile lies within the distribution's range; clipping removes the interpolation's rounding,

@@ -11,8 +11,9 @@ import math
 import os
 import secrets
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tanas.errors import ConfigError
 
@@ -102,7 +103,7 @@ def progress(
     quiet: bool = False,
     unit: str = "it",
     leave: bool = False,
-) -> "tqdm[T]":
+) -> tqdm[T]:
     """A tqdm bar on stderr that stays silent when stderr is not a terminal or ``quiet``."""
     from tqdm.auto import tqdm
 

@@ -6,7 +6,7 @@ there, which is about twice as fast here as a torchvision Dataset + DataLoader.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -82,8 +82,10 @@ def predict_logits(
     device = resolve_device(device)
     was_training = model.training
     model.eval()
-    outputs = [model(task.normalise(xb)).float().cpu()
-               for xb, _ in iterate_batches(split, batch_size, shuffle=False, device=device)]
+    outputs = [
+        model(task.normalise(xb)).float().cpu()
+        for xb, _ in iterate_batches(split, batch_size, shuffle=False, device=device)
+    ]
     model.train(was_training)
     return torch.cat(outputs)
 

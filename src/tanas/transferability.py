@@ -78,8 +78,10 @@ def _matrix(x: Any, score: str, name: str) -> np.ndarray:
     """A finite 2-D float64 matrix."""
     arr = _as_array(x, name, score)
     if arr.ndim != 2:
-        raise ScoreError(f"{score}: {name} must be 2-D (n samples x columns), got shape {arr.shape}; "
-                         f"reshape a 1-D vector with x[:, None]")
+        raise ScoreError(
+            f"{score}: {name} must be 2-D (n samples x columns), got shape {arr.shape}; "
+            f"reshape a 1-D vector with x[:, None]"
+        )
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ScoreError(f"{score}: {name} must be real numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64, copy=False)
@@ -93,8 +95,10 @@ def _matrix(x: Any, score: str, name: str) -> np.ndarray:
 
 def _check_n(n_rows: int, labels: np.ndarray, score: str, name: str) -> None:
     if n_rows != labels.shape[0]:
-        raise ScoreError(f"{score}: {name} has {n_rows} rows but target_labels has {labels.shape[0]} entries; "
-                         f"pass one label per sample")
+        raise ScoreError(
+            f"{score}: {name} has {n_rows} rows but target_labels has {labels.shape[0]} entries; "
+            f"pass one label per sample"
+        )
     if n_rows < 2:
         raise ScoreError(f"{score}: needs at least 2 samples, got {n_rows}; score on more target samples")
 
@@ -106,8 +110,9 @@ def _probs(x: Any, score: str, name: str = "probs") -> np.ndarray:
         raise ScoreError(f"{score}: {name} has negative entries (min {p.min():.3g}); pass softmax outputs, not logits")
     worst = float(np.abs(p.sum(axis=1) - 1.0).max())
     if worst > _PROB_SUM_TOL:
-        raise ScoreError(f"{score}: rows of {name} must sum to 1 (worst is off by {worst:.3g}); "
-                         f"pass softmax outputs, not logits")
+        raise ScoreError(
+            f"{score}: rows of {name} must sum to 1 (worst is off by {worst:.3g}); pass softmax outputs, not logits"
+        )
     return p
 
 
@@ -260,8 +265,12 @@ def _logme_column(u: np.ndarray, sigma2: np.ndarray, y: np.ndarray) -> float:
             break
     mm, res = _logme_fit(alpha, beta, sigma2, z, res_perp)
     return (
-        0.5 * k * math.log(alpha) + 0.5 * n * math.log(beta) - 0.5 * float(np.sum(np.log(alpha + beta * sigma2)))
-        - 0.5 * beta * res - 0.5 * alpha * mm - 0.5 * n * math.log(2 * math.pi)
+        0.5 * k * math.log(alpha)
+        + 0.5 * n * math.log(beta)
+        - 0.5 * float(np.sum(np.log(alpha + beta * sigma2)))
+        - 0.5 * beta * res
+        - 0.5 * alpha * mm
+        - 0.5 * n * math.log(2 * math.pi)
     )
 
 
@@ -310,17 +319,35 @@ class Estimator:
     citation: str
 
 
-ESTIMATORS: Mapping[str, Estimator] = MappingProxyType({
-    e.name: e
-    for e in (
-        Estimator("leep", "probs", leep, "Nguyen et al., LEEP: A New Measure to Evaluate Transferability "
-                                         "of Learned Representations, ICML 2020"),
-        Estimator("nce", "probs", nce, "Tran et al., Transferability and Hardness of Supervised "
-                                       "Classification Tasks, ICCV 2019"),
-        Estimator("logme", "features", logme, "You et al., LogME: Practical Assessment of Pre-trained "
-                                              "Models for Transfer Learning, ICML 2021"),
-        Estimator("hscore", "features", hscore, "Bao et al., An Information-Theoretic Approach to "
-                                                "Transferability in Task Transfer Learning, ICIP 2019"),
-    )
-})
+ESTIMATORS: Mapping[str, Estimator] = MappingProxyType(
+    {
+        e.name: e
+        for e in (
+            Estimator(
+                "leep",
+                "probs",
+                leep,
+                "Nguyen et al., LEEP: A New Measure to Evaluate Transferability of Learned Representations, ICML 2020",
+            ),
+            Estimator(
+                "nce",
+                "probs",
+                nce,
+                "Tran et al., Transferability and Hardness of Supervised Classification Tasks, ICCV 2019",
+            ),
+            Estimator(
+                "logme",
+                "features",
+                logme,
+                "You et al., LogME: Practical Assessment of Pre-trained Models for Transfer Learning, ICML 2021",
+            ),
+            Estimator(
+                "hscore",
+                "features",
+                hscore,
+                "Bao et al., An Information-Theoretic Approach to Transferability in Task Transfer Learning, ICIP 2019",
+            ),
+        )
+    }
+)
 """Every score by name; all are "higher transfers better"."""

@@ -15,8 +15,22 @@ from tanas.data.suites import SUITE_HELP, SUITES, is_suite, resolve_suite_member
 from tanas.data.tasks import KINDS, SPLITS, Split, Task, TaskSpec, build_task, parse_spec
 
 __all__ = [
-    "InputAdapter", "KINDS", "SOURCE_HELP", "SOURCE_NAMES", "SPLITS", "SUITES", "SUITE_HELP",
-    "Source", "Split", "Task", "TaskSpec", "adapt_task", "build_task", "load_source", "parse_spec", "parse_task",
+    "KINDS",
+    "SOURCE_HELP",
+    "SOURCE_NAMES",
+    "SPLITS",
+    "SUITES",
+    "SUITE_HELP",
+    "InputAdapter",
+    "Source",
+    "Split",
+    "Task",
+    "TaskSpec",
+    "adapt_task",
+    "build_task",
+    "load_source",
+    "parse_spec",
+    "parse_task",
     "read_idx",
 ]
 

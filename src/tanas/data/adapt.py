@@ -102,8 +102,12 @@ class InputAdapter:
     def from_dict(cls, record: dict[str, Any]) -> InputAdapter:
         """Read back a :meth:`to_dict` record (from a config or a zoo)."""
         try:
-            return cls.for_shape(record["input_shape"], resize=record["resize"],
-                                 grey_to_rgb=record["grey_to_rgb"], rgb_to_grey=record["rgb_to_grey"])
+            return cls.for_shape(
+                record["input_shape"],
+                resize=record["resize"],
+                grey_to_rgb=record["grey_to_rgb"],
+                rgb_to_grey=record["rgb_to_grey"],
+            )
         except (KeyError, TypeError) as exc:
             raise AdapterError(f"not an input adapter record: {record!r} (missing {exc})") from exc
 
@@ -171,8 +175,7 @@ class InputAdapter:
             y = _to_uint8_levels((y * weights).sum(dim=1, keepdim=True))
         if tuple(y.shape[2:]) != (h, w):
             shrinks = h < y.shape[2] or w < y.shape[3]
-            y = torch.nn.functional.interpolate(y, size=(h, w), mode="bilinear", align_corners=False,
-                                                antialias=shrinks)
+            y = torch.nn.functional.interpolate(y, size=(h, w), mode="bilinear", align_corners=False, antialias=shrinks)
         out = _to_uint8_levels(y).to(torch.uint8)
         if source_c == 1 and c == 3:  # repetition commutes with resizing, so resize one channel, not three
             out = out.repeat(1, 3, 1, 1)

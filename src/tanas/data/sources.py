@@ -30,8 +30,16 @@ from tanas.errors import (
 DEBIAN_DATASETS = Path("/usr/share/datasets")
 
 FASHION_MNIST_CLASSES = (
-    "t-shirt/top", "trouser", "pullover", "dress", "coat",
-    "sandal", "shirt", "sneaker", "bag", "ankle boot",
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
 )
 
 SOURCE_NAMES = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100", "cifar100_coarse", "imagefolder", "npz")
@@ -91,7 +99,9 @@ def _check_arrays(name: str, x: torch.Tensor, y: torch.Tensor | None, num_classe
     if x.dtype != torch.uint8 or x.ndim != 4:
         raise DataShapeError(f"{name}: images must be uint8 (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
     if y.ndim != 1 or y.shape[0] != x.shape[0]:
-        raise DataShapeError(f"{name}: labels must be 1-D with one per image; got {tuple(y.shape)} for {x.shape[0]} images")
+        raise DataShapeError(
+            f"{name}: labels must be 1-D with one per image; got {tuple(y.shape)} for {x.shape[0]} images"
+        )
     if x.shape[0] == 0:
         raise DataShapeError(f"{name}: the dataset is empty")
     if int(y.min()) < 0 or int(y.max()) >= num_classes:
@@ -156,7 +166,9 @@ def read_idx(path: str | Path) -> np.ndarray:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
-        raise CorruptDataError(f"{path}: cannot decompress ({exc}); the file is corrupt or truncated, fetch it again") from exc
+        raise CorruptDataError(
+            f"{path}: cannot decompress ({exc}); the file is corrupt or truncated, fetch it again"
+        ) from exc
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
         raise CorruptDataError(f"{path}: not an IDX file (bad magic number); fetch it again")
     dtype_code, ndim = raw[2], raw[3]
@@ -290,8 +302,14 @@ def load_cifar_source(name: str, data_root: str | None = None, download: bool = 
         meta = _unpickle(folder / "batches.meta")
         train_x = to_images(np.concatenate([b["data"] for b in batches]))
         train_y = torch.tensor(np.concatenate([b["labels"] for b in batches]), dtype=torch.int64)
-        return Source(name, train_x, train_y, to_images(np.asarray(test["data"])),
-                      torch.tensor(test["labels"], dtype=torch.int64), list(meta["label_names"]))
+        return Source(
+            name,
+            train_x,
+            train_y,
+            to_images(np.asarray(test["data"])),
+            torch.tensor(test["labels"], dtype=torch.int64),
+            list(meta["label_names"]),
+        )
     train, test, meta = _unpickle(folder / "train"), _unpickle(folder / "test"), _unpickle(folder / "meta")
     key = "coarse" if name == "cifar100_coarse" else "fine"
     groups: dict[int, list[int]] = {}
@@ -322,7 +340,9 @@ def load_imagefolder_source(path: str, image_size: int = 32) -> Source:
     """
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise DatasetNotFoundError(f"imagefolder: {root} is not a folder; give imagefolder@PATH with one sub-folder per class")
+        raise DatasetNotFoundError(
+            f"imagefolder: {root} is not a folder; give imagefolder@PATH with one sub-folder per class"
+        )
     train_dir = root / "train" if (root / "train").is_dir() else root
     test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None) if train_dir != root else None
     classes = sorted(p.name for p in train_dir.iterdir() if p.is_dir())
@@ -437,7 +457,9 @@ def _npz_images(x: np.ndarray, key: str) -> torch.Tensor:
         if x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
             x = x.transpose(0, 3, 1, 2)
         elif x.shape[1] not in (1, 3):
-            raise DataShapeError(f"npz: array {key!r} has shape {x.shape}; expected (N,H,W), (N,H,W,C) or (N,C,H,W) with C 1 or 3")
+            raise DataShapeError(
+                f"npz: array {key!r} has shape {x.shape}; expected (N,H,W), (N,H,W,C) or (N,C,H,W) with C 1 or 3"
+            )
     else:
         raise DataShapeError(f"npz: array {key!r} has shape {x.shape}; expected (N,H,W), (N,H,W,C) or (N,C,H,W)")
     return torch.from_numpy(np.ascontiguousarray(x))
@@ -453,8 +475,9 @@ def _npz_labels(y: np.ndarray, key: str) -> torch.Tensor:
     return torch.from_numpy(y.astype(np.int64))
 
 
-def load_source(name: str, *, path: str | None = None, data_root: str | None = None,
-                download: bool = False, image_size: int = 32) -> Source:
+def load_source(
+    name: str, *, path: str | None = None, data_root: str | None = None, download: bool = False, image_size: int = 32
+) -> Source:
     """Load the source called ``name``; ``path`` is for ``imagefolder`` and ``npz``."""
     if name == "digits":
         return load_digits()

@@ -22,12 +22,15 @@ SUITES: dict[str, tuple[str, tuple[str, ...]]] = {
     "paper-digits": ("digits", _DIGIT_SUITE),
     "paper-mnist": ("mnist", _DIGIT_SUITE),
     "paper-fashion-mnist": ("fashion_mnist", _DIGIT_SUITE),
-    "paper-cifar10": ("cifar10", (
-        "indicator:automobile,cat,ship",
-        "indicator:cat,ship,truck",
-        "multiclass:bird,frog,horse",
-        "full",
-    )),
+    "paper-cifar10": (
+        "cifar10",
+        (
+            "indicator:automobile,cat,ship",
+            "indicator:cat,ship,truck",
+            "multiclass:bird,frog,horse",
+            "full",
+        ),
+    ),
     "paper-cifar100": ("cifar100", ()),
 }
 
@@ -48,8 +51,12 @@ def suite_specs(suite: str, load: Any) -> list[TaskSpec]:
         groups = fine.groups
         t0 = [str(c) for g in (18, 19) for c in groups.get(g, [])]
         t1 = [str(c) for g in (5, 6) for c in groups.get(g, [])]
-        texts = [f"cifar100:indicator:{','.join(t0)}", f"cifar100:indicator:{','.join(t1)}",
-                 f"cifar100:multiclass:{','.join(t0)}", "cifar100_coarse:full"]
+        texts = [
+            f"cifar100:indicator:{','.join(t0)}",
+            f"cifar100:indicator:{','.join(t1)}",
+            f"cifar100:multiclass:{','.join(t0)}",
+            "cifar100_coarse:full",
+        ]
     else:
         texts = [f"{source_name}:{member}" for member in members]
     specs = []
@@ -87,7 +94,9 @@ def toml_specs(path: str | Path) -> list[TaskSpec]:
     for number, table in enumerate(tables, 1):
         unknown = set(table) - _TASK_KEYS
         if unknown:
-            raise ConfigError(f"{file}: task {number} has unknown key(s) {sorted(unknown)}; allowed: {sorted(_TASK_KEYS)}")
+            raise ConfigError(
+                f"{file}: task {number} has unknown key(s) {sorted(unknown)}; allowed: {sorted(_TASK_KEYS)}"
+            )
         if "spec" in table:
             if {"source", "kind", "classes"} & set(table):
                 raise ConfigError(f"{file}: task {number} gives both spec and source/kind/classes; give one form")
@@ -99,16 +108,26 @@ def toml_specs(path: str | Path) -> list[TaskSpec]:
             if not isinstance(classes, list):
                 raise ConfigError(f"{file}: task {number}: classes must be a list")
             source = str(table["source"]) + (f"@{table['path']}" if "path" in table else "")
-            parsed = parse_spec(f"{source}:{table['kind']}" + (":" + ",".join(str(c) for c in classes) if classes else ""))
+            parsed = parse_spec(
+                f"{source}:{table['kind']}" + (":" + ",".join(str(c) for c in classes) if classes else "")
+            )
         path_value = table.get("path", parsed.path)
         if path_value and not Path(str(path_value)).is_absolute():
             path_value = str((file.parent / str(path_value)).resolve())
         val_fraction = float(table.get("val_fraction", VAL_FRACTION))
         if not 0.0 < val_fraction < 0.5:
             raise ConfigError(f"{file}: task {number}: val_fraction must lie in (0, 0.5)")
-        specs.append(TaskSpec(parsed.source, parsed.kind, parsed.classes, path_value,
-                              name=table.get("name"), val_fraction=val_fraction,
-                              image_size=int(table.get("image_size", 32))))
+        specs.append(
+            TaskSpec(
+                parsed.source,
+                parsed.kind,
+                parsed.classes,
+                path_value,
+                name=table.get("name"),
+                val_fraction=val_fraction,
+                image_size=int(table.get("image_size", 32)),
+            )
+        )
     return specs
 
 

@@ -180,8 +180,9 @@ def _stable_seed(*parts: object) -> list[int]:
     return [zlib.crc32(str(p).encode()) for p in parts]
 
 
-def _select(y: np.ndarray, kind: str, class_ids: list[int], num_source_classes: int,
-            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _select(
+    y: np.ndarray, kind: str, class_ids: list[int], num_source_classes: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Indices into the source and their new labels, for one split."""
     if kind == "full":
         idx = np.arange(len(y))
@@ -235,7 +236,9 @@ def build_task(spec: TaskSpec, source: Source, *, seed: int = 0, name: str | Non
     # The held-out test split depends on the source and seed only, so that no task of
     # a suite trains on another task's test images.
     if source.test_x is None:
-        perm = np.random.default_rng(_stable_seed("test-holdout", source.name, spec.path, seed)).permutation(len(train_y_all))
+        perm = np.random.default_rng(_stable_seed("test-holdout", source.name, spec.path, seed)).permutation(
+            len(train_y_all)
+        )
         n_test = max(1, int(round(HELD_OUT_TEST_FRACTION * len(perm))))
         test_pool, train_pool = np.sort(perm[:n_test]), np.sort(perm[n_test:])
         test_x_all, test_y_all = source.train_x, train_y_all
@@ -260,8 +263,11 @@ def build_task(spec: TaskSpec, source: Source, *, seed: int = 0, name: str | Non
             n_val = min(max(n_val, 1), len(members) - 1)
         val_mask[rng.choice(members, size=n_val, replace=False)] = True
 
-    num_classes = source.num_classes if spec.kind == "full" else (
-        len(class_ids) if spec.kind == "subset" else 2 if spec.kind == "indicator" else len(class_ids) + 1)
+    num_classes = (
+        source.num_classes
+        if spec.kind == "full"
+        else (len(class_ids) if spec.kind == "subset" else 2 if spec.kind == "indicator" else len(class_ids) + 1)
+    )
     splits = {
         "train": Split(source.train_x[pool_idx[~val_mask]], torch.from_numpy(labels[~val_mask])),
         "val": Split(source.train_x[pool_idx[val_mask]], torch.from_numpy(labels[val_mask])),

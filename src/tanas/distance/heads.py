@@ -113,8 +113,13 @@ def fit_linear_head(
     w = (torch.randn(num_classes, x.shape[1], generator=gen, dtype=torch.float64) * 0.01).to(x.device)
     b = torch.zeros(num_classes, dtype=torch.float64, device=x.device)
     optimiser = torch.optim.LBFGS(
-        [w, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-15,
-        history_size=20, line_search_fn="strong_wolfe",
+        [w, b],
+        lr=1.0,
+        max_iter=max_iter,
+        tolerance_grad=tol,
+        tolerance_change=1e-15,
+        history_size=20,
+        line_search_fn="strong_wolfe",
     )
 
     onehot = F.one_hot(y, num_classes).to(torch.float64)

@@ -85,7 +85,7 @@ class DistanceMatrix:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "DistanceMatrix":
+    def from_dict(cls, data: Mapping[str, Any]) -> DistanceMatrix:
         """Inverse of :meth:`to_dict` (e.g. for a ``distance.json`` read back)."""
         missing = [k for k in ("tasks", "mean", "std", "per_seed", "nearest", "config") if k not in data]
         if missing:
@@ -160,8 +160,16 @@ class _SeedProbes:
     ``b'``, so both Fishers live on the same architecture.
     """
 
-    def __init__(self, config: ProbeConfig, seed: int, device: torch.device, quiet: bool,
-                 fisher_kw: dict[str, Any], records: list[dict[str, Any]], bar: Any) -> None:
+    def __init__(
+        self,
+        config: ProbeConfig,
+        seed: int,
+        device: torch.device,
+        quiet: bool,
+        fisher_kw: dict[str, Any],
+        records: list[dict[str, Any]],
+        bar: Any,
+    ) -> None:
         self.config, self.seed, self.device, self.quiet = config, seed, device, quiet
         self.fisher_kw, self.records, self.bar = fisher_kw, records, bar
         self._probes: dict[tuple[str, tuple[int, ...]], ProbeNet] = {}
@@ -188,8 +196,12 @@ class _SeedProbes:
 
 def _formats_needed(tasks: list[Task]) -> set[tuple[int, tuple[int, ...]]]:
     """(target index, source input shape) pairs where a target must be adapted to a source's format."""
-    return {(b, tuple(a.input_shape)) for a in tasks for b, tb in enumerate(tasks)
-            if tuple(a.input_shape) != tuple(tb.input_shape)}
+    return {
+        (b, tuple(a.input_shape))
+        for a in tasks
+        for b, tb in enumerate(tasks)
+        if tuple(a.input_shape) != tuple(tb.input_shape)
+    }
 
 
 def distance_matrix(
@@ -296,8 +308,11 @@ def distance_matrix(
                 embeddings = []
                 for task in tasks:
                     bar.set_postfix_str(f"seed {s}: embed {task.name}")
-                    embeddings.append(transfer_fisher(
-                        ref_model, seen_by(tasks[ref], task), same_task=False, head="refit", seed=s, **fisher_kw))
+                    embeddings.append(
+                        transfer_fisher(
+                            ref_model, seen_by(tasks[ref], task), same_task=False, head="refit", seed=s, **fisher_kw
+                        )
+                    )
                     bar.update(1)
                 for a in range(n):
                     for b in range(a + 1, n):
@@ -329,8 +344,12 @@ def distance_matrix(
         cfg.update(fisher_kind=kind, fisher_method=fisher_method, fisher_split="val")
     if method == "ftd":
         cfg.update(
-            head=head, layers=layers, normalise=normalise, squared=squared,
-            form="2*d^2 = ||F_ab^1/2 - F_bb^1/2||_F^2 (paper's form)" if squared
+            head=head,
+            layers=layers,
+            normalise=normalise,
+            squared=squared,
+            form="2*d^2 = ||F_ab^1/2 - F_bb^1/2||_F^2 (paper's form)"
+            if squared
             else "d = ||F_ab^1/2 - F_bb^1/2||_F / sqrt(2), in [0, 1]",
             refit_l2=REFIT_L2 if head == "refit" else None,
         )
@@ -344,8 +363,12 @@ def distance_matrix(
         cfg.update(score_split=SCORE_SPLIT, form=f"{method} of the source probe on the target (higher is better)")
     if adapted:
         cfg["adapted"] = sorted(
-            ({"task": t.name, "from": shape_text(t.adapter["from_shape"]), "adapter": t.adapter["key"]}
-             for t in adapted.values()), key=lambda r: (r["task"], r["adapter"]))
+            (
+                {"task": t.name, "from": shape_text(t.adapter["from_shape"]), "adapter": t.adapter["key"]}
+                for t in adapted.values()
+            ),
+            key=lambda r: (r["task"], r["adapter"]),
+        )
     return DistanceMatrix(
         tasks=names,
         mean=mean,

@@ -32,8 +32,9 @@ def _pad_to(t: Tensor, shape: tuple[int, ...]) -> Tensor:
     return out
 
 
-def _aligned(fisher_ab: Mapping[str, Tensor], fisher_bb: Mapping[str, Tensor], layers: str
-             ) -> list[tuple[str, Tensor, Tensor]]:
+def _aligned(
+    fisher_ab: Mapping[str, Tensor], fisher_bb: Mapping[str, Tensor], layers: str
+) -> list[tuple[str, Tensor, Tensor]]:
     """The compared parameter tensors as float64 pairs of equal shape."""
     for which, fisher in (("F_ab", fisher_ab), ("F_bb", fisher_bb)):
         if not isinstance(fisher, Mapping) or not fisher:

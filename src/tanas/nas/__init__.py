@@ -19,23 +19,52 @@ TA-NAS pipeline (``tanas.nas.task_aware``) may.
 from tanas.errors import GenotypeError, SearchSpaceError, StrategyConfigError
 from tanas.genotypes import EDGES, OP_NAMES, Genotype
 from tanas.nas.common import Budget, SearchOutcome, StageRecord, TrainConfig, time_to_match
+from tanas.nas.darts import DartsConfig, SuperNet, darts_search
 from tanas.nas.final import FinalResult, final_evaluation
+
+# Importing a strategy registers it; this order (fuse, random, darts, tanas) is the registry's.
+from tanas.nas.fuse import FuseConfig, fuse_search
 from tanas.nas.network import build_network, count_parameters
+from tanas.nas.random_search import RandomConfig, random_search
 from tanas.nas.registry import STRATEGIES, StrategySpec, get_strategy, register_strategy, run_search, strategy_config
 from tanas.nas.result import SearchResult
 from tanas.nas.search_run import SearchRun
 from tanas.nas.space import SearchSpace
-
-# Importing a strategy registers it; this order (fuse, random, darts, tanas) is the registry's.
-from tanas.nas.fuse import FuseConfig, fuse_search  # noqa: E402  isort: skip
-from tanas.nas.random_search import RandomConfig, random_search  # noqa: E402  isort: skip
-from tanas.nas.darts import DartsConfig, SuperNet, darts_search  # noqa: E402  isort: skip
-from tanas.nas.task_aware import TanasConfig, TanasResult, run_tanas  # noqa: E402  isort: skip
+from tanas.nas.task_aware import TanasConfig, TanasResult, run_tanas
 
 __all__ = [
-    "Budget", "DartsConfig", "EDGES", "FinalResult", "FuseConfig", "Genotype", "GenotypeError", "OP_NAMES",
-    "RandomConfig", "STRATEGIES", "SearchOutcome", "SearchResult", "SearchRun", "SearchSpace", "SearchSpaceError",
-    "StageRecord", "StrategyConfigError", "StrategySpec", "SuperNet", "TanasConfig", "TanasResult", "TrainConfig",
-    "build_network", "count_parameters", "darts_search", "final_evaluation", "fuse_search", "get_strategy",
-    "random_search", "register_strategy", "run_search", "run_tanas", "strategy_config", "time_to_match",
+    "EDGES",
+    "OP_NAMES",
+    "STRATEGIES",
+    "Budget",
+    "DartsConfig",
+    "FinalResult",
+    "FuseConfig",
+    "Genotype",
+    "GenotypeError",
+    "RandomConfig",
+    "SearchOutcome",
+    "SearchResult",
+    "SearchRun",
+    "SearchSpace",
+    "SearchSpaceError",
+    "StageRecord",
+    "StrategyConfigError",
+    "StrategySpec",
+    "SuperNet",
+    "TanasConfig",
+    "TanasResult",
+    "TrainConfig",
+    "build_network",
+    "count_parameters",
+    "darts_search",
+    "final_evaluation",
+    "fuse_search",
+    "get_strategy",
+    "random_search",
+    "register_strategy",
+    "run_search",
+    "run_tanas",
+    "strategy_config",
+    "time_to_match",
 ]

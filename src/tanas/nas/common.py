@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from types import UnionType
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping, Sequence, Union, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, Union, get_args, get_origin, get_type_hints
 
 import torch
 from torch import nn
@@ -58,10 +59,14 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.seconds is None and self.epochs is None:
-            raise StrategyConfigError("a search needs a budget: give seconds (--budget-seconds) and/or epochs (--budget-epochs)")
+            raise StrategyConfigError(
+                "a search needs a budget: give seconds (--budget-seconds) and/or epochs (--budget-epochs)"
+            )
         if self.seconds is not None and not (self.seconds > 0 and math.isfinite(self.seconds)):
             raise StrategyConfigError(f"budget seconds must be a positive number, got {self.seconds}")
-        if self.epochs is not None and (isinstance(self.epochs, bool) or int(self.epochs) != self.epochs or self.epochs < 1):
+        if self.epochs is not None and (
+            isinstance(self.epochs, bool) or int(self.epochs) != self.epochs or self.epochs < 1
+        ):
             raise StrategyConfigError(f"budget epochs must be a positive integer, got {self.epochs}")
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,11 +124,16 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if not self.lr > 0 or self.batch_size < 1 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise StrategyConfigError(f"invalid training settings {self}: need lr > 0, batch_size >= 1, weight_decay >= 0, 0 <= momentum < 1")
+            raise StrategyConfigError(
+                f"invalid training settings {self}: need lr > 0, batch_size >= 1, weight_decay >= 0, 0 <= momentum < 1"
+            )
 
     def optimizer(self, params: Iterable[nn.Parameter]) -> torch.optim.Optimizer:
         return torch.optim.SGD(
-            params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
+            params,
+            lr=self.lr,
+            momentum=self.momentum,
+            weight_decay=self.weight_decay,
             nesterov=self.nesterov and self.momentum > 0,
         )
 
@@ -162,7 +172,7 @@ class SearchOutcome:
     history: list[StageRecord]
     config: dict[str, Any] = field(default_factory=dict)
     stop_reason: str = ""
-    space: "SearchSpace | None" = None  # the space searched (its size is space_size)
+    space: SearchSpace | None = None  # the space searched (its size is space_size)
 
 
 def time_to_match(history: Sequence[dict[str, Any] | StageRecord], target: float) -> float | None:

@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -80,10 +81,13 @@ class MixedCell(nn.Module):
         super().__init__()
         self.edge_ops = edge_ops
         self.ops = nn.ModuleList(
-            nn.ModuleDict({
-                name: make_op(name, channels, affine=False, track_running_stats=False)
-                for name in ops if name != "none"
-            })
+            nn.ModuleDict(
+                {
+                    name: make_op(name, channels, affine=False, track_running_stats=False)
+                    for name in ops
+                    if name != "none"
+                }
+            )
             for ops in edge_ops
         )
 
@@ -144,7 +148,9 @@ class SuperNet(CellNetwork):
 
 def _cycle(split, batch_size: int, seed: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for epoch in itertools.count():
-        yield from iterate_batches(split, batch_size, shuffle=True, generator=make_generator(derive_seed(seed, epoch)), device=device)
+        yield from iterate_batches(
+            split, batch_size, shuffle=True, generator=make_generator(derive_seed(seed, epoch)), device=device
+        )
 
 
 @register_strategy("darts", DartsConfig)
@@ -164,16 +170,28 @@ def darts_search(
     ``initial`` is unused (DARTS has no incumbent to start from).
     """
     config = config or DartsConfig()
-    run = SearchRun("darts", task, config=config, budget=budget, space=space, seed=seed, device=device, quiet=quiet,
-                    total=config.epochs, unit="epoch", stop_reason="epochs")
+    run = SearchRun(
+        "darts",
+        task,
+        config=config,
+        budget=budget,
+        space=space,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        total=config.epochs,
+        unit="epoch",
+        stop_reason="epochs",
+    )
     space, device, train_split, val_split = run.space, run.device, run.train, run.val
     with seeded_init(derive_seed(seed, "darts-init")):
         net = SuperNet(space, task.input_shape[0], task.num_classes, C=config.C, N=config.N).to(device)
     w_params = net.weight_parameters()
-    w_opt = torch.optim.SGD(w_params, lr=config.w_lr, momentum=config.w_momentum,
-                            weight_decay=config.w_weight_decay)
+    w_opt = torch.optim.SGD(w_params, lr=config.w_lr, momentum=config.w_momentum, weight_decay=config.w_weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, T_max=config.schedule_epochs, eta_min=config.w_lr_min)
-    a_opt = torch.optim.Adam([net.alpha], lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=config.alpha_weight_decay)
+    a_opt = torch.optim.Adam(
+        [net.alpha], lr=config.alpha_lr, betas=(0.5, 0.999), weight_decay=config.alpha_weight_decay
+    )
     val_stream = _cycle(val_split, config.batch_size, derive_seed(seed, "darts-val"), device)
     max_epochs = config.epochs if config.epochs is not None else 10**9
     steps = 0
@@ -186,8 +204,13 @@ def darts_search(
                 run.stop_reason = "budget"
                 break
             net.train()
-            batches = iterate_batches(train_split, config.batch_size, shuffle=True,
-                                      generator=make_generator(derive_seed(seed, "darts-train", epoch)), device=device)
+            batches = iterate_batches(
+                train_split,
+                config.batch_size,
+                shuffle=True,
+                generator=make_generator(derive_seed(seed, "darts-train", epoch)),
+                device=device,
+            )
             truncated = False
             loss_sum, n = 0.0, 0
             for xb, yb in batches:
@@ -215,10 +238,20 @@ def darts_search(
             net.fixed = None
             weights = net.arch_weights().detach().cpu()
             alpha = [{name: float(weights[k, OP_INDEX[name]]) for name in space.edge_ops(k)} for k in range(NUM_EDGES)]
-            run.record(epoch, genotype, one_shot,
-                       extra={"alpha": alpha, "supernet_val_acc": supernet_acc, "train_loss": loss_sum / max(n, 1),
-                              "steps": steps, "truncated": truncated},
-                       one_shot=f"{one_shot:.3f}", supernet=f"{supernet_acc:.3f}")
+            run.record(
+                epoch,
+                genotype,
+                one_shot,
+                extra={
+                    "alpha": alpha,
+                    "supernet_val_acc": supernet_acc,
+                    "train_loss": loss_sum / max(n, 1),
+                    "steps": steps,
+                    "truncated": truncated,
+                },
+                one_shot=f"{one_shot:.3f}",
+                supernet=f"{supernet_acc:.3f}",
+            )
             if truncated:
                 run.stop_reason = "budget"
                 break

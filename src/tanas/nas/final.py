@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 
 from tanas.data import Task
-from tanas.nas.common import TrainConfig, make_candidate
 from tanas.errors import StrategyConfigError
 from tanas.genotypes import Genotype, as_genotype
+from tanas.nas.common import TrainConfig, make_candidate
 from tanas.nas.network import count_parameters
 from tanas.runtime import derive_seed, make_generator, mean_std, progress, resolve_device
 from tanas.train import evaluate, train_epoch
@@ -87,7 +88,9 @@ def final_evaluation(
         raise StrategyConfigError(f"patience must be >= 1 epoch, got {patience}")
     for name in ("train", "val", "test"):
         if name not in task.splits or len(task.splits[name]) == 0:
-            raise StrategyConfigError(f"task {task.name} has no (or an empty) {name} split; the final protocol needs it")
+            raise StrategyConfigError(
+                f"task {task.name} has no (or an empty) {name} split; the final protocol needs it"
+            )
     train = train or TrainConfig()
     device = resolve_device(device)
     started = time.perf_counter()
@@ -103,8 +106,16 @@ def final_evaluation(
         best_val, best_epoch, best_state = -1.0, -1, None
         curve: list[float] = []
         for epoch in range(epochs):
-            train_epoch(model, task, task.splits["train"], opt, batch_size=train.batch_size, device=device,
-                        generator=data_gen, augment=train.augment)
+            train_epoch(
+                model,
+                task,
+                task.splits["train"],
+                opt,
+                batch_size=train.batch_size,
+                device=device,
+                generator=data_gen,
+                augment=train.augment,
+            )
             sched.step()
             val = evaluate(model, task, task.splits["val"], device=device)
             curve.append(val)

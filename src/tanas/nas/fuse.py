@@ -96,9 +96,7 @@ class FusedModel(nn.Module):
         return torch.logsumexp(parts + log_w.view(-1, 1, 1), dim=0)
 
 
-def fit_beta(
-    val_log_probs: torch.Tensor, beta: torch.Tensor, *, lr: float = 0.1, steps: int = 100
-) -> torch.Tensor:
+def fit_beta(val_log_probs: torch.Tensor, beta: torch.Tensor, *, lr: float = 0.1, steps: int = 100) -> torch.Tensor:
     """Fit β to maximise the val log-likelihood of the mixture.
 
     ``val_log_probs`` is (N_val, K): candidate i's log-probability of sample n's true label.
@@ -129,8 +127,19 @@ def fuse_search(
 ) -> SearchOutcome:
     """Run FUSE on ``task`` over ``space`` (default: the full space), starting from ``initial`` if given."""
     config = config or FuseConfig()
-    run = SearchRun("fuse", task, config=config, budget=budget, space=space, seed=seed, device=device, quiet=quiet,
-                    total=config.stages, unit="stage", stop_reason="stages")
+    run = SearchRun(
+        "fuse",
+        task,
+        config=config,
+        budget=budget,
+        space=space,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        total=config.stages,
+        unit="stage",
+        stop_reason="stages",
+    )
     space, device, train_split, val_split = run.space, run.device, run.train, run.val
     first = incumbent = run.start_from(initial, "initial incumbent")
     if space.size < 2:
@@ -168,8 +177,9 @@ def fuse_search(
                 break
             K = len(cands)
             models = [
-                make_candidate(g, task, C=config.C, N=config.N, seed=derive_seed(seed, "fuse-init", stage, i),
-                               device=device)
+                make_candidate(
+                    g, task, C=config.C, N=config.N, seed=derive_seed(seed, "fuse-init", stage, i), device=device
+                )
                 for i, g in enumerate(cands)
             ]
             beta = torch.zeros(K)
@@ -192,13 +202,29 @@ def fuse_search(
                     data_seed = derive_seed(seed, "fuse-data", stage, rnd, ep)
                     if config.objective == "fused":
                         fused.beta.copy_(beta.to(device))
-                        train_epoch(fused, task, train_split, optimizers[0], batch_size=tcfg.batch_size,
-                                    device=device, generator=make_generator(data_seed), augment=tcfg.augment)
+                        train_epoch(
+                            fused,
+                            task,
+                            train_split,
+                            optimizers[0],
+                            batch_size=tcfg.batch_size,
+                            device=device,
+                            generator=make_generator(data_seed),
+                            augment=tcfg.augment,
+                        )
                     else:
                         # Common random numbers: every candidate sees the same batches in the same order.
                         for m, opt in zip(models, optimizers):
-                            train_epoch(m, task, train_split, opt, batch_size=tcfg.batch_size,
-                                        device=device, generator=make_generator(data_seed), augment=tcfg.augment)
+                            train_epoch(
+                                m,
+                                task,
+                                train_split,
+                                opt,
+                                batch_size=tcfg.batch_size,
+                                device=device,
+                                generator=make_generator(data_seed),
+                                augment=tcfg.augment,
+                            )
                     for sched in schedulers:
                         sched.step()
                     clock.charge(K)
@@ -206,8 +232,9 @@ def fuse_search(
                     break  # budget ended at a round boundary: β already fits these weights
                 # β step on the validation split: weights fixed, BN in eval (predict_logits sets eval mode).
                 logits = [predict_logits(m, task, val_split, device=device) for m in models]
-                log_p = torch.stack([F.log_softmax(l, dim=1).gather(1, val_y.view(-1, 1)).squeeze(1) for l in logits],
-                                    dim=1)
+                log_p = torch.stack(
+                    [F.log_softmax(l, dim=1).gather(1, val_y.view(-1, 1)).squeeze(1) for l in logits], dim=1
+                )
                 beta = fit_beta(log_p, beta, lr=config.beta_lr, steps=config.beta_steps)
                 cand_acc = [accuracy(l, val_y) for l in logits]
                 rounds_done += 1

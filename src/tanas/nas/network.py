@@ -13,7 +13,7 @@ output size equals the strided 3×3 conv's for odd sizes too (NAS-Bench-201's
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import nn

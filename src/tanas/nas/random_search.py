@@ -59,8 +59,19 @@ def random_search(
 ) -> SearchOutcome:
     """Random search on ``task`` over ``space`` (default: the full space)."""
     config = config or RandomConfig()
-    run = SearchRun("random", task, config=config, budget=budget, space=space, seed=seed, device=device, quiet=quiet,
-                    total=config.max_trials, unit="trial", stop_reason="trials")
+    run = SearchRun(
+        "random",
+        task,
+        config=config,
+        budget=budget,
+        space=space,
+        seed=seed,
+        device=device,
+        quiet=quiet,
+        total=config.max_trials,
+        unit="trial",
+        stop_reason="trials",
+    )
     space, device, train_split, val_split = run.space, run.device, run.train, run.val
     first = run.start_from(initial, "initial genotype")
 
@@ -91,16 +102,25 @@ def random_search(
                     break
                 genotype = drawn[0]
             seen.add(genotype)
-            model = make_candidate(genotype, task, C=config.C, N=config.N, seed=derive_seed(seed, "random-init", trial),
-                                   device=device)
+            model = make_candidate(
+                genotype, task, C=config.C, N=config.N, seed=derive_seed(seed, "random-init", trial), device=device
+            )
             opt = tcfg.optimizer(model.parameters())
             sched = tcfg.scheduler(opt, E)
             epochs_done = 0
             for ep in range(E):
                 if ep and clock.exhausted(upcoming_epochs=1):
                     break
-                train_epoch(model, task, train_split, opt, batch_size=tcfg.batch_size, device=device,
-                            generator=make_generator(derive_seed(seed, "random-data", trial, ep)), augment=tcfg.augment)
+                train_epoch(
+                    model,
+                    task,
+                    train_split,
+                    opt,
+                    batch_size=tcfg.batch_size,
+                    device=device,
+                    generator=make_generator(derive_seed(seed, "random-data", trial, ep)),
+                    augment=tcfg.augment,
+                )
                 sched.step()
                 clock.charge(1)
                 epochs_done += 1
@@ -110,9 +130,14 @@ def random_search(
             if acc > best_acc:
                 best, best_acc = genotype, acc
             assert best is not None
-            run.record(trial, best, best_acc,
-                       candidates=[{"genotype": genotype.to_json(), "val_acc": acc, "epochs": epochs_done}],
-                       extra={"truncated": epochs_done < E}, best=f"{best_acc:.3f}")
+            run.record(
+                trial,
+                best,
+                best_acc,
+                candidates=[{"genotype": genotype.to_json(), "val_acc": acc, "epochs": epochs_done}],
+                extra={"truncated": epochs_done < E},
+                best=f"{best_acc:.3f}",
+            )
             if epochs_done < E:
                 run.stop_reason = "budget"
                 break

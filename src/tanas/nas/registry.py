@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -77,8 +78,9 @@ class StrategySpec:
         """Whether ``key`` is one of this strategy's settings: a config field or a context parameter."""
         return key in self.context or key in self.fields
 
-    def configure(self, options: Mapping[str, Any] | None = None, *, C: int | None = None, N: int | None = None,
-                  **fixed: Any) -> Any:
+    def configure(
+        self, options: Mapping[str, Any] | None = None, *, C: int | None = None, N: int | None = None, **fixed: Any
+    ) -> Any:
         """The config from string ``options`` (``"train.lr": "0.1"``) and typed ``fixed`` fields.
 
         ``C`` and ``N`` (the network size) go where the config keeps them. An option
@@ -95,7 +97,8 @@ class StrategySpec:
             return self.config_cls()
         if not isinstance(config, self.config_cls):
             raise StrategyConfigError(
-                f"strategy {self.name!r} takes a {self.config_cls.__name__}, got {type(config).__name__}")
+                f"strategy {self.name!r} takes a {self.config_cls.__name__}, got {type(config).__name__}"
+            )
         return config
 
     def network_size(self, config: Any) -> tuple[int, int]:
@@ -129,10 +132,14 @@ def register_strategy(
         missing = [arg for arg in SEARCH_ARGUMENTS if arg not in signature]
         if missing:
             raise TypeError(f"strategy {name!r}: {search.__qualname__} lacks the keyword(s) {', '.join(missing)}")
-        context = tuple(p.name for p in signature.values()
-                        if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in SEARCH_ARGUMENTS)
-        _REGISTRY[name] = StrategySpec(name=name, search=search, config_cls=config_cls, network=network,
-                                       finish=finish, context=context)
+        context = tuple(
+            p.name
+            for p in signature.values()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in SEARCH_ARGUMENTS
+        )
+        _REGISTRY[name] = StrategySpec(
+            name=name, search=search, config_cls=config_cls, network=network, finish=finish, context=context
+        )
         return search
 
     return decorator
@@ -146,8 +153,9 @@ def get_strategy(name: str) -> StrategySpec:
     return spec
 
 
-def strategy_config(name: str, options: Mapping[str, Any] | None = None, *, C: int | None = None,
-                    N: int | None = None, **fixed: Any) -> Any:
+def strategy_config(
+    name: str, options: Mapping[str, Any] | None = None, *, C: int | None = None, N: int | None = None, **fixed: Any
+) -> Any:
     """Strategy ``name``'s config from string ``options`` and typed values (see :meth:`StrategySpec.configure`)."""
     return get_strategy(name).configure(options, C=C, N=N, **fixed)
 
@@ -194,15 +202,29 @@ def run_search(
     check_final_protocol(final_seeds, final_epochs)
     device = resolve_device(device)
     first = as_genotype(initial) if initial is not None else None
-    outcome = spec.search(task, budget=budget, space=space, initial=first, config=config, seed=seed, device=device,
-                          quiet=quiet, **context)
+    outcome = spec.search(
+        task, budget=budget, space=space, initial=first, config=config, seed=seed, device=device, quiet=quiet, **context
+    )
     if outcome.strategy != strategy:  # e.g. a pipeline that runs FUSE inside is reported as itself
         outcome = dataclasses.replace(outcome, strategy=strategy)
     C, N = spec.network_size(config)
     searched = outcome.space or space or SearchSpace.full()
-    result = finish_search(outcome, task, space=searched, budget=budget, seed=seed, device=device, C=C, N=N,
-                           final_seeds=final_seeds, final_epochs=final_epochs, final_train=final_train, quiet=quiet)
+    result = finish_search(
+        outcome,
+        task,
+        space=searched,
+        budget=budget,
+        seed=seed,
+        device=device,
+        C=C,
+        N=N,
+        final_seeds=final_seeds,
+        final_epochs=final_epochs,
+        final_train=final_train,
+        quiet=quiet,
+    )
     if spec.finish is not None:
-        result = spec.finish(outcome, result, task=task, config=config, budget=budget, seed=seed, device=device,
-                             **context)
+        result = spec.finish(
+            outcome, result, task=task, config=config, budget=budget, seed=seed, device=device, **context
+        )
     return result

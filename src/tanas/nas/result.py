@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -78,7 +79,7 @@ class SearchResult:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SearchResult":
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchResult:
         names = {f.name for f in dataclasses.fields(cls)}
         missing = [n for n in ("task", "strategy", "genotype", "val_acc", "history") if n not in data]
         if missing:
@@ -92,7 +93,7 @@ class SearchResult:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "SearchResult":
+    def load(cls, path: str | Path) -> SearchResult:
         path = Path(path)
         if path.is_dir():
             path = path / RESULT_FILE
@@ -115,7 +116,7 @@ class SearchResult:
         params: int,
         seed: int,
         budget: Budget,
-    ) -> "SearchResult":
+    ) -> SearchResult:
         return cls(
             task=task.spec,
             task_name=task.name,
@@ -142,7 +143,9 @@ class SearchResult:
 def check_final_protocol(final_seeds: int, final_epochs: int) -> None:
     """Reject a final protocol that cannot run, before any search time is spent."""
     if final_seeds < 0 or final_epochs < 1:
-        raise StrategyConfigError(f"final seeds must be >= 0 and final epochs >= 1, got {final_seeds} and {final_epochs}")
+        raise StrategyConfigError(
+            f"final seeds must be >= 0 and final epochs >= 1, got {final_seeds} and {final_epochs}"
+        )
 
 
 def finish_search(
@@ -163,8 +166,18 @@ def finish_search(
     """The final protocol (skipped with ``final_seeds=0``, then only the parameter count) and the result record."""
     final = None
     if final_seeds > 0:
-        final = final_evaluation(outcome.genotype, task, seeds=final_seeds, epochs=final_epochs, C=C, N=N,
-                                 device=device, train=final_train, seed=seed, quiet=quiet)
+        final = final_evaluation(
+            outcome.genotype,
+            task,
+            seeds=final_seeds,
+            epochs=final_epochs,
+            C=C,
+            N=N,
+            device=device,
+            train=final_train,
+            seed=seed,
+            quiet=quiet,
+        )
         params = final.params
     else:
         params = count_parameters(build_network(outcome.genotype, task.input_shape[0], task.num_classes, C=C, N=N))

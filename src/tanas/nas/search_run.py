@@ -20,8 +20,9 @@ from :meth:`SearchRun.finish`::
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import torch
 
@@ -86,7 +87,7 @@ class SearchRun:
         return genotype
 
     # ----------------------------------------------------------------- the loop
-    def __enter__(self) -> "SearchRun":
+    def __enter__(self) -> SearchRun:
         self._clock = BudgetClock(self.budget)
         self._bar = progress(**self._bar_args)
         return self

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import torch
 
@@ -91,7 +92,7 @@ class SearchSpace:
 
     # ------------------------------------------------------------ constructors
     @classmethod
-    def full(cls, universe: Sequence[str] = OP_NAMES) -> "SearchSpace":
+    def full(cls, universe: Sequence[str] = OP_NAMES) -> SearchSpace:
         """Every op on every edge: 11^6 = 1,771,561 genotypes."""
         ops = _canonical_ops(universe, "universe")
         return cls(edges=(ops,) * NUM_EDGES, universe=ops)
@@ -102,7 +103,7 @@ class SearchSpace:
         genotypes: Sequence[Genotype | str | Sequence[str]],
         radius: int = 0,
         universe: Sequence[str] = OP_NAMES,
-    ) -> "SearchSpace":
+    ) -> SearchSpace:
         """TA-NAS' space: per-edge union of the genotypes' ops, plus cells within ``radius`` changes of one."""
         if isinstance(genotypes, (str, Genotype)) or not genotypes:
             raise SearchSpaceError("restricted() needs a non-empty list of genotypes")
@@ -114,7 +115,7 @@ class SearchSpace:
         return cls(edges=edges, anchors=tuple(gs), radius=radius, universe=tuple(universe))
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SearchSpace":
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         """``{"edges": [[ops]×6]}``, ``{"genotypes": [...], "radius": r}``, or the :meth:`to_dict` form."""
         if not isinstance(data, Mapping):
             raise SearchSpaceError(f"a search space file holds a JSON object, got {type(data).__name__}")
@@ -139,18 +140,24 @@ class SearchSpace:
         if "genotypes" in data:
             gs = data["genotypes"]
             if not isinstance(gs, list):
-                raise SearchSpaceError("'genotypes' must be a list of genotypes (lists of 6 op names or 'a|b|...' strings)")
+                raise SearchSpaceError(
+                    "'genotypes' must be a list of genotypes (lists of 6 op names or 'a|b|...' strings)"
+                )
             return cls.restricted(gs, radius=radius, universe=tuple(universe))
-        raise SearchSpaceError("a search space needs 'edges' ([[ops] x 6]) or 'genotypes' ([...], with optional 'radius')")
+        raise SearchSpaceError(
+            "a search space needs 'edges' ([[ops] x 6]) or 'genotypes' ([...], with optional 'radius')"
+        )
 
     @classmethod
-    def load(cls, path: str | Path) -> "SearchSpace":
+    def load(cls, path: str | Path) -> SearchSpace:
         """Read a JSON search-space file (see :meth:`from_dict`)."""
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise SearchSpaceError(f"search space file {str(path)!r} does not exist; pass --space full or a JSON file") from None
+            raise SearchSpaceError(
+                f"search space file {str(path)!r} does not exist; pass --space full or a JSON file"
+            ) from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SearchSpaceError(f"cannot read search space file {str(path)!r}: {exc}") from None
         return cls.from_dict(data)
@@ -263,9 +270,7 @@ class SearchSpace:
         index = int(torch.randint(self.size, (1,), generator=generator).item())
         return self.unrank(index)
 
-    def sample_distinct(
-        self, k: int, generator: torch.Generator, exclude: Sequence[Genotype] = ()
-    ) -> list[Genotype]:
+    def sample_distinct(self, k: int, generator: torch.Generator, exclude: Sequence[Genotype] = ()) -> list[Genotype]:
         """Up to ``k`` distinct members, none in ``exclude``, as a uniform random subset.
 
         Returns fewer than ``k`` only when the space has fewer members left.
@@ -309,7 +314,9 @@ class SearchSpace:
         """
         if isinstance(scores, torch.Tensor):
             if tuple(scores.shape) != (NUM_EDGES, len(OP_NAMES)):
-                raise SearchSpaceError(f"scores must have shape ({NUM_EDGES}, {len(OP_NAMES)}), got {tuple(scores.shape)}")
+                raise SearchSpaceError(
+                    f"scores must have shape ({NUM_EDGES}, {len(OP_NAMES)}), got {tuple(scores.shape)}"
+                )
             table = [{op: float(scores[k, OP_INDEX[op]]) for op in OP_NAMES} for k in range(NUM_EDGES)]
         else:
             if len(scores) != NUM_EDGES:

@@ -43,9 +43,10 @@ import contextlib
 import dataclasses
 import os
 import time
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -120,8 +121,15 @@ class TanasConfig:
         probe = self.probe
         if probe is not None and not isinstance(probe, str):
             probe = asdict(probe) if dataclasses.is_dataclass(probe) else dict(probe)
-        return {"k": self.k, "radius": self.radius, "probe": probe, "probe_seeds": self.probe_seeds,
-                "kind": self.kind, "head": self.head, "fuse": self.fuse.to_dict()}
+        return {
+            "k": self.k,
+            "radius": self.radius,
+            "probe": probe,
+            "probe_seeds": self.probe_seeds,
+            "kind": self.kind,
+            "head": self.head,
+            "fuse": self.fuse.to_dict(),
+        }
 
 
 @dataclass
@@ -138,7 +146,7 @@ class TanasPlan:
     excluded: list[str] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
     probe: dict[str, Any] = field(default_factory=dict)
-    probe_config: "ProbeConfig | None" = None  # the resolved config that ``probe`` describes
+    probe_config: ProbeConfig | None = None  # the resolved config that ``probe`` describes
     probe_seconds: float = 0.0
     distance_seconds: float = 0.0
     probes_trained: int = 0
@@ -155,10 +163,14 @@ class TanasPlan:
 
     def overhead(self) -> dict[str, Any]:
         return {
-            "probe_seconds": self.probe_seconds, "distance_seconds": self.distance_seconds,
-            "prep_seconds": self.prep_seconds, "probes_trained": self.probes_trained,
-            "probes_reused": self.probes_reused, "fishers_computed": self.fishers_computed,
-            "fishers_reused": self.fishers_reused, "distances_computed": self.distances_computed,
+            "probe_seconds": self.probe_seconds,
+            "distance_seconds": self.distance_seconds,
+            "prep_seconds": self.prep_seconds,
+            "probes_trained": self.probes_trained,
+            "probes_reused": self.probes_reused,
+            "fishers_computed": self.fishers_computed,
+            "fishers_reused": self.fishers_reused,
+            "distances_computed": self.distances_computed,
             "distances_cached": self.distances_cached,
         }
 
@@ -195,7 +207,7 @@ class TanasResult(SearchResult):
 # --------------------------------------------------------------------------- steps 1-4
 
 
-def _excluded_names(zoo: "TaskZoo", exclude: Sequence[str], target_aliases: set[str]) -> set[str]:
+def _excluded_names(zoo: TaskZoo, exclude: Sequence[str], target_aliases: set[str]) -> set[str]:
     """Zoo names of the excluded tasks. Naming the target itself is allowed before it is in the zoo."""
     from tanas.zoo import UnknownZooTaskError
 
@@ -209,11 +221,26 @@ def _excluded_names(zoo: "TaskZoo", exclude: Sequence[str], target_aliases: set[
     return names
 
 
-def _add_target(zoo: "TaskZoo", task: Task, plan: TanasPlan, config: TanasConfig, *, origin: str | None,
-                device: torch.device | str | None) -> "AddResult":
+def _add_target(
+    zoo: TaskZoo,
+    task: Task,
+    plan: TanasPlan,
+    config: TanasConfig,
+    *,
+    origin: str | None,
+    device: torch.device | str | None,
+) -> AddResult:
     """List the target in the zoo with its probes and Fishers (trained, or reused); the counts go on ``plan``."""
-    added = zoo.add_task(task, name=plan.target, origin=origin, probe=plan.probe_config, seeds=config.probe_seeds,
-                         kind=config.kind, device=device, quiet=True)
+    added = zoo.add_task(
+        task,
+        name=plan.target,
+        origin=origin,
+        probe=plan.probe_config,
+        seeds=config.probe_seeds,
+        kind=config.kind,
+        device=device,
+        quiet=True,
+    )
     plan.target = added.entry.name
     plan.probes_trained, plan.probes_reused = added.probes_trained, added.probes_reused
     plan.fishers_computed, plan.fishers_reused = added.fishers_computed, added.fishers_reused
@@ -222,7 +249,7 @@ def _add_target(zoo: "TaskZoo", task: Task, plan: TanasPlan, config: TanasConfig
 
 def plan_search(
     task: Task,
-    zoo: "TaskZoo",
+    zoo: TaskZoo,
     *,
     config: TanasConfig | None = None,
     name: str | None = None,
@@ -254,8 +281,9 @@ def plan_search(
     others = [e for e in entries if not (existing is not None and e.name == existing.name and e.genotype is None)]
     allowed = [e for e in others if e.name not in excluded]
     with_genotype = [e for e in allowed if e.genotype is not None]
-    comparable = [e for e in with_genotype
-                  if all(any(p.config_hash == chash and p.seed == s for p in e.probes) for s in seeds)]
+    comparable = [
+        e for e in with_genotype if all(any(p.config_hash == chash and p.seed == s for p in e.probes) for s in seeds)
+    ]
     fallback = None
     if not others:
         fallback = "empty zoo"
@@ -264,10 +292,19 @@ def plan_search(
     elif not with_genotype:
         fallback = "no zoo task has a genotype"
     elif not comparable:
-        fallback = (f"no zoo task with a genotype has a {probe_cfg.name} probe of config {chash} "
-                    f"for seeds {seeds}")
-    plan = TanasPlan(target=target_name, nearest=[], used=[], fallback=fallback, space=full, initial=None,
-                     radius=config.radius, excluded=sorted(excluded), probe=probe_cfg.to_dict(), probe_config=probe_cfg)
+        fallback = f"no zoo task with a genotype has a {probe_cfg.name} probe of config {chash} for seeds {seeds}"
+    plan = TanasPlan(
+        target=target_name,
+        nearest=[],
+        used=[],
+        fallback=fallback,
+        space=full,
+        initial=None,
+        radius=config.radius,
+        excluded=sorted(excluded),
+        probe=probe_cfg.to_dict(),
+        probe_config=probe_cfg,
+    )
     if fallback is not None:
         return plan
 
@@ -282,8 +319,17 @@ def plan_search(
     leave_out = set(excluded)
     if added.entry.genotype is None:
         leave_out.add(target_name)
-    result = zoo.nearest(target_name, probe=probe_cfg, seeds=seeds, kind=config.kind, head=config.head,
-                         exclude=sorted(leave_out), device=device, data_root=data_root, quiet=quiet)
+    result = zoo.nearest(
+        target_name,
+        probe=probe_cfg,
+        seeds=seeds,
+        kind=config.kind,
+        head=config.head,
+        exclude=sorted(leave_out),
+        device=device,
+        data_root=data_root,
+        quiet=quiet,
+    )
     plan.distances_computed, plan.distances_cached = result.computed, result.cached
     plan.skipped = dict(result.skipped)
 
@@ -294,9 +340,17 @@ def plan_search(
         plan.distance_seconds = time.perf_counter() - start
         return plan
     used = {n.name for n in chosen}
-    plan.nearest = [{"name": n.name, "distance": n.distance, "std": n.std,
-                     "per_seed": {str(s): v for s, v in sorted(n.per_seed.items())},
-                     "genotype": n.genotype, "used": n.name in used} for n in result.neighbors]
+    plan.nearest = [
+        {
+            "name": n.name,
+            "distance": n.distance,
+            "std": n.std,
+            "per_seed": {str(s): v for s, v in sorted(n.per_seed.items())},
+            "genotype": n.genotype,
+            "used": n.name in used,
+        }
+        for n in result.neighbors
+    ]
     plan.used = [n.name for n in chosen]
     genotypes = [as_genotype(n.genotype) for n in chosen]
     radius = config.radius
@@ -317,7 +371,7 @@ ZOO_ENV = "TANAS_ZOO"
 
 
 @contextlib.contextmanager
-def _open_zoo(zoo: "TaskZoo | str | Path | None") -> Iterator["TaskZoo"]:
+def _open_zoo(zoo: TaskZoo | str | Path | None) -> Iterator[TaskZoo]:
     """``zoo`` itself when it is an open :class:`TaskZoo`; else the zoo at that folder, opened (and
     created) for the block."""
     from tanas.zoo import DEFAULT_ZOO, TaskZoo
@@ -359,7 +413,7 @@ def _store_winner(
     budget: Budget,
     seed: int,
     device: torch.device,
-    zoo: "TaskZoo | str | Path | None" = None,
+    zoo: TaskZoo | str | Path | None = None,
     **_context: Any,
 ) -> TanasResult:
     """Step 7, after the final protocol (``base``): store the winner for the target; the TA-NAS record.
@@ -369,10 +423,18 @@ def _store_winner(
     plan = found.plan
     assert plan is not None
     record = {
-        "strategy": "tanas", "task": task.spec, "val_acc": found.val_acc,
-        "test_acc": base.test_acc, "search_seconds": found.search_seconds, "space_size": plan.space.size,
+        "strategy": "tanas",
+        "task": task.spec,
+        "val_acc": found.val_acc,
+        "test_acc": base.test_acc,
+        "search_seconds": found.search_seconds,
+        "space_size": plan.space.size,
         "nearest": [{k: n[k] for k in ("name", "distance", "std")} for n in plan.nearest if n["used"]],
-        "fallback": plan.fallback, "seed": seed, "C": config.fuse.C, "N": config.fuse.N, "budget": budget.to_dict(),
+        "fallback": plan.fallback,
+        "seed": seed,
+        "C": config.fuse.C,
+        "N": config.fuse.N,
+        "budget": budget.to_dict(),
         "device": str(device),
     }
     with _open_zoo(zoo) as store:
@@ -386,10 +448,21 @@ def _store_winner(
         full_space_size=SearchSpace.full().size,
         fallback=plan.fallback,
         overhead={**plan.overhead(), "store_seconds": store_seconds},
-        zoo={"path": zoo_path, "target": plan.target, "k": config.k, "radius": plan.radius,
-             "radius_asked": config.radius, "used": plan.used, "excluded": plan.excluded, "skipped": plan.skipped,
-             "probe": plan.probe, "probe_seeds": config.probe_seeds, "kind": config.kind, "head": config.head,
-             "genotype_id": genotype_id},
+        zoo={
+            "path": zoo_path,
+            "target": plan.target,
+            "k": config.k,
+            "radius": plan.radius,
+            "radius_asked": config.radius,
+            "used": plan.used,
+            "excluded": plan.excluded,
+            "skipped": plan.skipped,
+            "probe": plan.probe,
+            "probe_seeds": config.probe_seeds,
+            "kind": config.kind,
+            "head": config.head,
+            "genotype_id": genotype_id,
+        },
     )
 
 
@@ -404,7 +477,7 @@ def tanas_search(
     seed: int = 0,
     device: str | torch.device | None = None,
     quiet: bool = False,
-    zoo: "TaskZoo | str | Path | None" = None,
+    zoo: TaskZoo | str | Path | None = None,
     name: str | None = None,
     origin: str | None = None,
     task_arg: str | None = None,
@@ -429,18 +502,40 @@ def tanas_search(
     device = resolve_device(device)
     name, origin = _target_names(task, name, origin, task_arg)
     with _open_zoo(zoo) as store:
-        plan = plan_search(task, store, config=config, name=name, origin=origin, exclude=exclude, device=device,
-                           data_root=data_root, quiet=quiet)
+        plan = plan_search(
+            task,
+            store,
+            config=config,
+            name=name,
+            origin=origin,
+            exclude=exclude,
+            device=device,
+            data_root=data_root,
+            quiet=quiet,
+        )
         prep = plan.prep_seconds
         fuse_budget = budget
         if budget.seconds is not None:
             fuse_budget = Budget(seconds=max(budget.seconds - prep, MIN_FUSE_SECONDS), epochs=budget.epochs)
-        outcome = fuse_search(task, budget=fuse_budget, space=plan.space, initial=plan.initial, config=config.fuse,
-                              seed=seed, device=device, quiet=quiet)
+        outcome = fuse_search(
+            task,
+            budget=fuse_budget,
+            space=plan.space,
+            initial=plan.initial,
+            config=config.fuse,
+            seed=seed,
+            device=device,
+            quiet=quiet,
+        )
         outcome = _shift_history(outcome, prep)
         outcome.strategy = "tanas"
-        outcome.config = {**outcome.config, "tanas": config.to_dict(), "budget": budget.to_dict(),
-                          "fuse_budget": fuse_budget.to_dict(), "history_offset_seconds": prep}
+        outcome.config = {
+            **outcome.config,
+            "tanas": config.to_dict(),
+            "budget": budget.to_dict(),
+            "fuse_budget": fuse_budget.to_dict(),
+            "history_offset_seconds": prep,
+        }
         store_seconds = 0.0
         if plan.fallback is not None:
             start = time.perf_counter()
@@ -453,7 +548,7 @@ def tanas_search(
 def run_tanas(
     task: Task,
     *,
-    zoo: "TaskZoo | str | Path | None",
+    zoo: TaskZoo | str | Path | None,
     budget: Budget,
     config: TanasConfig | None = None,
     name: str | None = None,
@@ -469,9 +564,23 @@ def run_tanas(
 ) -> TanasResult:
     """The whole TA-NAS pipeline (steps 1–7): ``run_search(task, "tanas", config, ...)``; returns the
     ``result.json`` record. The genotype found is stored in the zoo for the target."""
-    return run_search(task, "tanas", config, budget=budget, seed=seed, device=device, final_seeds=final_seeds,
-                      final_epochs=final_epochs, final_train=final_train, quiet=quiet, zoo=zoo, name=name,
-                      origin=origin, exclude=exclude, data_root=data_root)
+    return run_search(
+        task,
+        "tanas",
+        config,
+        budget=budget,
+        seed=seed,
+        device=device,
+        final_seeds=final_seeds,
+        final_epochs=final_epochs,
+        final_train=final_train,
+        quiet=quiet,
+        zoo=zoo,
+        name=name,
+        origin=origin,
+        exclude=exclude,
+        data_root=data_root,
+    )
 
 
 # --------------------------------------------------------------------------- zoo seeding
@@ -493,7 +602,7 @@ class GenotypeSeed:
 
 
 def ensure_genotype(
-    zoo: "TaskZoo",
+    zoo: TaskZoo,
     name: str,
     *,
     budget: Budget,
@@ -513,21 +622,37 @@ def ensure_genotype(
     """
     entry = zoo.get(name)
     if entry.best is not None and not force:
-        return GenotypeSeed(name=entry.name, genotype=list(entry.best.genotype), score=entry.best.score,
-                            searched=False)
+        return GenotypeSeed(name=entry.name, genotype=list(entry.best.genotype), score=entry.best.score, searched=False)
     task = task if task is not None else zoo.load_task(entry.name, data_root=data_root)
     if task.fingerprint() != entry.fingerprint:
         raise ConfigError(f"the task given for zoo task {entry.name!r} holds different data; pass the zoo's task")
     strategy = get_strategy("fuse")
     fuse = strategy.check_config(fuse)
-    outcome = strategy.search(task, budget=budget, space=None, initial=None, config=fuse, seed=seed, device=device,
-                              quiet=quiet)
+    outcome = strategy.search(
+        task, budget=budget, space=None, initial=None, config=fuse, seed=seed, device=device, quiet=quiet
+    )
     record = {
-        "strategy": "fuse", "task": task.spec, "val_acc": outcome.val_acc, "search_seconds": outcome.search_seconds,
-        "space_size": outcome.space_size, "epochs_used": outcome.epochs_used, "stop_reason": outcome.stop_reason,
-        "stages": len(outcome.history), "seed": seed, "C": fuse.C, "N": fuse.N, "budget": budget.to_dict(),
-        "device": outcome.device, "fuse": fuse.to_dict(),
+        "strategy": "fuse",
+        "task": task.spec,
+        "val_acc": outcome.val_acc,
+        "search_seconds": outcome.search_seconds,
+        "space_size": outcome.space_size,
+        "epochs_used": outcome.epochs_used,
+        "stop_reason": outcome.stop_reason,
+        "stages": len(outcome.history),
+        "seed": seed,
+        "C": fuse.C,
+        "N": fuse.N,
+        "budget": budget.to_dict(),
+        "device": outcome.device,
+        "fuse": fuse.to_dict(),
     }
     genotype_id = zoo.put_genotype(entry.name, outcome.genotype.to_json(), outcome.val_acc, record)
-    return GenotypeSeed(name=entry.name, genotype=outcome.genotype.to_json(), score=outcome.val_acc, searched=True,
-                        search_seconds=outcome.search_seconds, genotype_id=genotype_id)
+    return GenotypeSeed(
+        name=entry.name,
+        genotype=outcome.genotype.to_json(),
+        score=outcome.val_acc,
+        searched=True,
+        search_seconds=outcome.search_seconds,
+        genotype_id=genotype_id,
+    )

@@ -20,7 +20,7 @@ global RNG, so ``build_probe(..., seed=s)`` is reproducible on its own.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -63,7 +63,7 @@ class ProbeNet(nn.Module):
         """The body's flat feature vectors, shape ``(N, feature_dim)``."""
         return self.body(x)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # noqa: D102
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(x))
 
     def replace_head(self, num_classes: int) -> None:
@@ -142,9 +142,7 @@ class _BasicBlock(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.shortcut: nn.Module
         if stride != 1 or cin != cout:
-            self.shortcut = nn.Sequential(
-                nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout)
-            )
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), nn.BatchNorm2d(cout))
         else:
             self.shortcut = nn.Identity()
 
@@ -267,7 +265,11 @@ def build_probe(name: str, *, in_channels: int, num_classes: int, input_size: in
     """
     if name not in _BODIES:
         raise ConfigError(f"unknown probe {name!r}: choose one of {', '.join(PROBE_NAMES)}")
-    for label, value, low in (("in_channels", in_channels, 1), ("num_classes", num_classes, 2), ("input_size", input_size, 4)):
+    for label, value, low in (
+        ("in_channels", in_channels, 1),
+        ("num_classes", num_classes, 2),
+        ("input_size", input_size, 4),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"probe {name!r}: {label} must be an integer >= {low}, got {value!r}")
     # Layer constructors initialise from the global RNG; fork it so that building a

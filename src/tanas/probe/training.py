@@ -82,7 +82,7 @@ class ProbeConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ProbeConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ProbeConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -114,7 +114,7 @@ class ProbeRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ProbeRecord":
+    def from_dict(cls, data: dict[str, Any]) -> ProbeRecord:
         """Inverse of :meth:`to_dict`; keys this version does not know are ignored."""
         fields = {f.name: f for f in dataclasses.fields(cls)}
         required = [n for n, f in fields.items() if f.default is dataclasses.MISSING]
@@ -134,7 +134,7 @@ class ProbeRecord:
         )
 
 
-def as_probe_config(probe: "str | ProbeConfig") -> ProbeConfig:
+def as_probe_config(probe: str | ProbeConfig) -> ProbeConfig:
     """A probe name or a ProbeConfig as a ProbeConfig (a name gets the default settings)."""
     if isinstance(probe, ProbeConfig):
         return probe
@@ -146,7 +146,9 @@ def as_probe_config(probe: "str | ProbeConfig") -> ProbeConfig:
 def probe_for_task(name: str, task: Task, *, seed: int = 0) -> ProbeNet:
     """An untrained probe ``name`` shaped for ``task``'s inputs and classes."""
     c, h, w = task.input_shape
-    return build_probe(name, in_channels=int(c), num_classes=int(task.num_classes), input_size=int(min(h, w)), seed=seed)
+    return build_probe(
+        name, in_channels=int(c), num_classes=int(task.num_classes), input_size=int(min(h, w)), seed=seed
+    )
 
 
 def train_probe(
@@ -176,12 +178,23 @@ def train_probe(
     start = time.perf_counter()
     epochs = steps = 0
     val_acc = 0.0
-    bar = progress(total=min(config.max_epochs, max(1, config.max_steps // steps_per_epoch)), desc=f"probe {config.name} {task.name} s{seed}", quiet=quiet, unit="ep")
+    bar = progress(
+        total=min(config.max_epochs, max(1, config.max_steps // steps_per_epoch)),
+        desc=f"probe {config.name} {task.name} s{seed}",
+        quiet=quiet,
+        unit="ep",
+    )
     try:
         while epochs == 0 or (epochs < config.max_epochs and steps + steps_per_epoch <= config.max_steps):
             train_epoch(
-                model, task, train, optimizer,
-                batch_size=config.batch_size, device=device, generator=generator, augment=config.augment,
+                model,
+                task,
+                train,
+                optimizer,
+                batch_size=config.batch_size,
+                device=device,
+                generator=generator,
+                augment=config.augment,
             )
             epochs += 1
             steps += steps_per_epoch

@@ -6,8 +6,9 @@ module leaves the process's matplotlib backend alone.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -40,8 +41,9 @@ def mds_coordinates(distances: Sequence[Sequence[float]]) -> np.ndarray:
     return coords * np.where(signs == 0, 1.0, signs)
 
 
-def plot_task_map(names: Sequence[str], distances: Sequence[Sequence[float]], path: str | Path,
-                  *, highlight: str | None = None) -> Path:
+def plot_task_map(
+    names: Sequence[str], distances: Sequence[Sequence[float]], path: str | Path, *, highlight: str | None = None
+) -> Path:
     """A scatter of the tasks placed by MDS of their (symmetrised) distances."""
     coords = mds_coordinates(distances)
     fig = new_figure(figsize=(4.6, 4.0), dpi=110)
@@ -58,8 +60,9 @@ def plot_task_map(names: Sequence[str], distances: Sequence[Sequence[float]], pa
     return write_png(fig, path)
 
 
-def plot_search_curves(results: Mapping[str, Mapping[str, Any]], path: str | Path,
-                       *, match_line: float | None = None) -> Path:
+def plot_search_curves(
+    results: Mapping[str, Mapping[str, Any]], path: str | Path, *, match_line: float | None = None
+) -> Path:
     """Incumbent validation accuracy against search seconds, one line per strategy.
 
     Two panels: the whole range, and a zoom on the top, from a little below the median
@@ -69,16 +72,26 @@ def plot_search_curves(results: Mapping[str, Mapping[str, Any]], path: str | Pat
     curves = {}
     for strategy, result in results.items():
         history = result.get("history") or []
-        points = [(h["elapsed_seconds"], 100.0 * h["incumbent_val_acc"]) for h in history
-                  if h.get("incumbent_val_acc") is not None]
+        points = [
+            (h["elapsed_seconds"], 100.0 * h["incumbent_val_acc"])
+            for h in history
+            if h.get("incumbent_val_acc") is not None
+        ]
         if points:
             curves[strategy] = points
     fig = new_figure(figsize=(10.0, 4.0), dpi=110)
     axes = fig.subplots(1, 2)
     for ax in axes:
         for index, (strategy, points) in enumerate(curves.items()):
-            ax.step([p[0] for p in points], [p[1] for p in points], where="post", marker="o", markersize=3,
-                    label=strategy, color=f"C{index}")
+            ax.step(
+                [p[0] for p in points],
+                [p[1] for p in points],
+                where="post",
+                marker="o",
+                markersize=3,
+                label=strategy,
+                color=f"C{index}",
+            )
         if match_line is not None:
             ax.axhline(100.0 * match_line, color="grey", linestyle=":", linewidth=1, label="full FUSE final")
         ax.set_xlabel("search time (s)")
@@ -112,10 +125,15 @@ def plot_cell(genotype: Sequence[str], path: str | Path, *, title: str = "") -> 
         curve = ((1 - t) ** 2)[:, None] * start + (2 * (1 - t) * t)[:, None] * control + (t**2)[:, None] * end
         keep = slice(5, 44)  # stop short of the node discs
         ax.plot(curve[keep, 0], curve[keep, 1], color="tab:gray", lw=1.2)
-        ax.annotate("", xy=curve[44], xytext=curve[41],
-                    arrowprops=dict(arrowstyle="-|>", color="tab:gray", lw=1.2))
-        ax.text(*curve[25], op, fontsize=7, ha="center", va="center",
-                bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="tab:blue", lw=0.6))
+        ax.annotate("", xy=curve[44], xytext=curve[41], arrowprops=dict(arrowstyle="-|>", color="tab:gray", lw=1.2))
+        ax.text(
+            *curve[25],
+            op,
+            fontsize=7,
+            ha="center",
+            va="center",
+            bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="tab:blue", lw=0.6),
+        )
     for node in range(4):
         ax.scatter([node], [0.0], s=380, color="tab:orange" if node in (0, 3) else "tab:blue", zorder=3)
         ax.text(node, 0.0, str(node), color="white", ha="center", va="center", fontsize=9, zorder=4, weight="bold")

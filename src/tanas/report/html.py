@@ -67,19 +67,23 @@ def _distance_table(distance: dict[str, Any]) -> str:
         rows.append(f"<tr><th>{html.escape(source)}</th>{cells}</tr>")
     nearest = distance.get("nearest") or {}
     near = "".join(
-        f"<li>{html.escape(t)} ← n/a (no source defines a distance to it)</li>" if v.get("source") is None
+        f"<li>{html.escape(t)} ← n/a (no source defines a distance to it)</li>"
+        if v.get("source") is None
         else f"<li>{html.escape(t)} ← {html.escape(str(v['source']))} (seed agreement {100 * v['agreement']:.0f} %)</li>"
         for t, v in nearest.items()
     )
-    return (f"<table><tr><th>source \\ target</th>{head}</tr>{''.join(rows)}</table>"
-            + (f"<p>Nearest source of each target:</p><ul>{near}</ul>" if near else ""))
+    return f"<table><tr><th>source \\ target</th>{head}</tr>{''.join(rows)}</table>" + (
+        f"<p>Nearest source of each target:</p><ul>{near}</ul>" if near else ""
+    )
 
 
 def _tanas_section(result: dict[str, Any]) -> str:
     """How the zoo shaped the TA-NAS search: the nearest tasks, the space and the preparation cost."""
     if result.get("fallback"):
-        return (f"<h3>TA-NAS</h3><p>No zoo task could guide the search ({html.escape(str(result['fallback']))}); "
-                "it searched the full space with FUSE.</p>")
+        return (
+            f"<h3>TA-NAS</h3><p>No zoo task could guide the search ({html.escape(str(result['fallback']))}); "
+            "it searched the full space with FUSE.</p>"
+        )
     rows = "".join(
         f"<tr><td>{html.escape(str(n.get('name')))}</td><td>{float(n.get('distance', 0)):.4f} ± "
         f"{float(n.get('std', 0)):.4f}</td><td>{'yes' if n.get('used') else 'no'}</td>"
@@ -156,16 +160,22 @@ def build_report(run_dir: str | Path, *, title: str = "tanas report") -> Path:
         for strategy, result in results.items():
             image = f"cell_{strategy}.png"
             plot_cell(result["genotype"], root / image, title=f"{strategy}: " + " | ".join(result["genotype"]))
-            parts.append(f"<figure><img src='{image}' alt='cell chosen by {html.escape(strategy)}'>"
-                         f"<figcaption>{html.escape(strategy)}</figcaption></figure>")
+            parts.append(
+                f"<figure><img src='{image}' alt='cell chosen by {html.escape(strategy)}'>"
+                f"<figcaption>{html.escape(strategy)}</figcaption></figure>"
+            )
         parts.append("</div>")
 
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
-             "img{max-width:100%;margin:0.5em 0}.cells{display:flex;flex-wrap:wrap;gap:1em}"
-             ".small{font-size:80%;color:#666}figure{margin:0}")
-    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}"
+        "img{max-width:100%;margin:0.5em 0}.cells{display:flex;flex-wrap:wrap;gap:1em}"
+        ".small{font-size:80%;color:#666}figure{margin:0}"
+    )
+    page = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
+    )
     path = root / REPORT_FILE
     atomic_write_text(path, page)
     return path

@@ -7,8 +7,9 @@ candidate's val accuracy as faint dots at the time its stage ended.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from tanas.report._png import as_dict, new_figure, write_png
 

@@ -24,8 +24,10 @@ def format_distance_matrix(matrix: dict[str, Any], *, with_std: bool | None = No
     """
     names = matrix["tasks"]
     spread = shows_spread(matrix) if with_std is None else with_std
-    cells = [[distance_cell(matrix["mean"][i][j], matrix["std"][i][j], with_std=spread) for j in range(len(names))]
-             for i in range(len(names))]
+    cells = [
+        [distance_cell(matrix["mean"][i][j], matrix["std"][i][j], with_std=spread) for j in range(len(names))]
+        for i in range(len(names))
+    ]
     width = max([len(c) for row in cells for c in row] + [len(n) for n in names])
     corner = "source \\ target"
     first = max(len(corner), *(len(n) for n in names))

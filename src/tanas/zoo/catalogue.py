@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from tanas.errors import ZooBusyError, ZooCorruptError, ZooError, ZooVersionError
 from tanas.zoo.values import now
@@ -106,9 +106,11 @@ _SCHEMA = (
 #: Statements that take a catalogue from version N to N + 1. RENAME COLUMN (SQLite 3.25) also
 #: renames the column in the table's UNIQUE and PRIMARY KEY constraints.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: ("ALTER TABLE fishers RENAME COLUMN kind TO fisher_kind",
+    1: (
+        "ALTER TABLE fishers RENAME COLUMN kind TO fisher_kind",
         "ALTER TABLE distances RENAME COLUMN kind TO fisher_kind",
-        next(statement for statement in _SCHEMA if "TABLE IF NOT EXISTS scores" in statement)),
+        next(statement for statement in _SCHEMA if "TABLE IF NOT EXISTS scores" in statement),
+    ),
 }
 
 
@@ -148,8 +150,10 @@ class Catalogue:
         except sqlite3.DatabaseError as exc:  # OperationalError (locked, busy, ...) is a DatabaseError
             if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
                 raise self.busy_error(exc) from exc
-            raise ZooCorruptError(f"{self.path / CATALOGUE} is not a readable zoo catalogue ({exc}); "
-                                  "restore it from a backup or start a new zoo") from exc
+            raise ZooCorruptError(
+                f"{self.path / CATALOGUE} is not a readable zoo catalogue ({exc}); "
+                "restore it from a backup or start a new zoo"
+            ) from exc
 
     def _upgrade(self) -> None:
         """Inside a write transaction: create the schema (version 0) or migrate it to :data:`SCHEMA_VERSION`.
@@ -170,13 +174,17 @@ class Catalogue:
                     for statement in _MIGRATIONS[step]:
                         self.db.execute(statement)
             except sqlite3.DatabaseError as exc:  # rolled back by write(): the catalogue is left as it was
-                raise ZooCorruptError(f"cannot migrate the zoo catalogue {self.path / CATALOGUE} from schema version "
-                                      f"{version} to {SCHEMA_VERSION} ({exc}); it was left unchanged") from exc
+                raise ZooCorruptError(
+                    f"cannot migrate the zoo catalogue {self.path / CATALOGUE} from schema version "
+                    f"{version} to {SCHEMA_VERSION} ({exc}); it was left unchanged"
+                ) from exc
         self.db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def busy_error(self, exc: sqlite3.OperationalError) -> ZooBusyError:
-        return ZooBusyError(f"the zoo at {self.path} stayed locked by another process for {self.timeout:.0f} s "
-                            f"({exc}); try again when it has finished")
+        return ZooBusyError(
+            f"the zoo at {self.path} stayed locked by another process for {self.timeout:.0f} s "
+            f"({exc}); try again when it has finished"
+        )
 
     def _enable_wal(self) -> None:
         """Switch to WAL (persistent); another process opening a new zoo at once may hold a lock briefly."""

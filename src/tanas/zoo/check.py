@@ -40,8 +40,15 @@ class Checker:
                 path.unlink(missing_ok=True)
                 counts["tmp_removed"] += 1
         after = self.scan()
-        return CheckReport(clean=after.clean, missing=found.missing, corrupt=found.corrupt, orphaned=found.orphaned,
-                           db_errors=after.db_errors, objects=after.objects, repaired=counts)
+        return CheckReport(
+            clean=after.clean,
+            missing=found.missing,
+            corrupt=found.corrupt,
+            orphaned=found.orphaned,
+            db_errors=after.db_errors,
+            objects=after.objects,
+            repaired=counts,
+        )
 
     def scan(self) -> CheckReport:
         """What is wrong, without changing anything."""
@@ -55,8 +62,14 @@ class Checker:
             elif not self.objects.ok(sha):
                 corrupt.extend(users)
         orphaned = [str(p.relative_to(self.objects.root)) for p in self.objects.orphans(refs)]
-        return CheckReport(clean=not (missing or corrupt or db_errors), missing=missing, corrupt=corrupt,
-                           orphaned=orphaned, db_errors=db_errors, objects=len(refs))
+        return CheckReport(
+            clean=not (missing or corrupt or db_errors),
+            missing=missing,
+            corrupt=corrupt,
+            orphaned=orphaned,
+            db_errors=db_errors,
+            objects=len(refs),
+        )
 
     def collect_garbage(self) -> int:
         """Delete the object files that no catalogue row references; returns how many.

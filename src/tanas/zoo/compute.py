@@ -47,7 +47,7 @@ class Compute:
     def __init__(self, catalogue: Catalogue, tasks: TaskRows, artifacts: ArtifactRows, objects: ObjectStore) -> None:
         self.catalogue, self.tasks, self.artifacts, self.objects = catalogue, tasks, artifacts, objects
 
-    def rebuild(self, row: sqlite3.Row, *, data_root: str | None, download: bool) -> "Task":
+    def rebuild(self, row: sqlite3.Row, *, data_root: str | None, download: bool) -> Task:
         """The :class:`~tanas.data.Task` of a task row, rebuilt from its origin and checked by fingerprint."""
         from tanas.data import parse_task
 
@@ -62,8 +62,18 @@ class Compute:
             )
         return matches[0]
 
-    def ensure_probe(self, task_id: int, task: "Task", config: "ProbeConfig", chash: str, seed: int, *,
-                     device: Any, quiet: bool, stats: Counters | None) -> tuple[sqlite3.Row, "ProbeNet | None"]:
+    def ensure_probe(
+        self,
+        task_id: int,
+        task: Task,
+        config: ProbeConfig,
+        chash: str,
+        seed: int,
+        *,
+        device: Any,
+        quiet: bool,
+        stats: Counters | None,
+    ) -> tuple[sqlite3.Row, ProbeNet | None]:
         """The probe row for (task, config, seed), training and storing the probe if it is missing.
 
         The model comes back too when this call trained it (and its weights are the stored ones).
@@ -80,26 +90,46 @@ class Compute:
                 self.artifacts.delete_probe(row["id"])
         model, record = train_probe(task, config, seed=seed, device=device, quiet=quiet)
         model = model.to("cpu").eval()
-        data = tensors_to_bytes(model.state_dict(), {"tanas": "probe", "probe": config.name,
-                                                     "config_hash": chash, "seed": str(seed)})
+        data = tensors_to_bytes(
+            model.state_dict(), {"tanas": "probe", "probe": config.name, "config_hash": chash, "seed": str(seed)}
+        )
         sha = self.objects.put(data)
         with self.catalogue.write():
             self.objects.ensure_locked(sha, data)
-            self.artifacts.insert_probe(task_id, config.name, chash, to_json(config_dict(config), "probe config"), seed,
-                                        sha, to_json(record.to_dict(), "probe record"))
+            self.artifacts.insert_probe(
+                task_id,
+                config.name,
+                chash,
+                to_json(config_dict(config), "probe config"),
+                seed,
+                sha,
+                to_json(record.to_dict(), "probe record"),
+            )
             row = self.artifacts.probe(task_id, chash, seed)
         if stats is not None:
             stats.probes_trained += 1
         # If another process committed this probe first, use its weights, not ours.
         return row, (model if row["object"] == sha else None)
 
-    def ensure_fisher(self, task_id: int, task: "Task", config: "ProbeConfig", chash: str, seed: int, kind: str, *,
-                      device: Any, quiet: bool, stats: Counters | None) -> tuple[sqlite3.Row, str]:
+    def ensure_fisher(
+        self,
+        task_id: int,
+        task: Task,
+        config: ProbeConfig,
+        chash: str,
+        seed: int,
+        kind: str,
+        *,
+        device: Any,
+        quiet: bool,
+        stats: Counters | None,
+    ) -> tuple[sqlite3.Row, str]:
         """(probe row, Fisher object sha) for (task, config, seed, Fisher kind), computing what is missing."""
         from tanas.distance import transfer_fisher
 
-        probe_row, model = self.ensure_probe(task_id, task, config, chash, seed, device=device, quiet=quiet,
-                                             stats=stats)
+        probe_row, model = self.ensure_probe(
+            task_id, task, config, chash, seed, device=device, quiet=quiet, stats=stats
+        )
         row = self.artifacts.fisher(probe_row["id"], kind)
         if row is not None:
             if self.objects.ok(row["object"]):
@@ -125,7 +155,7 @@ class Compute:
             stats.fishers_computed += 1
         return probe_row, row["object"]
 
-    def model_from_row(self, row: sqlite3.Row, *, what: str) -> tuple["ProbeNet", "ProbeRecord"]:
+    def model_from_row(self, row: sqlite3.Row, *, what: str) -> tuple[ProbeNet, ProbeRecord]:
         """The stored probe of a probe row (on CPU, eval mode) and its training record."""
         from tanas.probe import ProbeRecord
 
@@ -138,8 +168,15 @@ class Compute:
             raise ZooCorruptError(f"{what}: stored weights do not fit the {record.probe} probe ({exc})") from exc
         return model.eval(), record
 
-    def distance(self, source_row: sqlite3.Row, seed: int, target: "TargetFishers",
-                 fisher_bb: dict[str, "torch.Tensor"], options: "NearestOptions", device: Any) -> float:
+    def distance(
+        self,
+        source_row: sqlite3.Row,
+        seed: int,
+        target: TargetFishers,
+        fisher_bb: dict[str, torch.Tensor],
+        options: NearestOptions,
+        device: Any,
+    ) -> float:
         """FTD d(source→target) for one seed, from the target's F_{b→b} and the source probe's F_{a→b}."""
         from tanas.distance import fisher_task_distance, transfer_fisher
 
@@ -149,13 +186,16 @@ class Compute:
             label = source_row["name"]
             prow = self.artifacts.probe(int(source_row["id"]), target.chash, seed)
             model, _ = self.model_from_row(prow, what=f"probe of {label} seed {seed}")
-            fisher_ab = transfer_fisher(model, target.task(), same_task=False, head=options.head, kind=options.kind,
-                                        seed=seed, device=device)
-        return float(fisher_task_distance(fisher_ab, fisher_bb, layers=options.layers, normalise=options.normalise,
-                                          squared=options.squared))
+            fisher_ab = transfer_fisher(
+                model, target.task(), same_task=False, head=options.head, kind=options.kind, seed=seed, device=device
+            )
+        return float(
+            fisher_task_distance(
+                fisher_ab, fisher_bb, layers=options.layers, normalise=options.normalise, squared=options.squared
+            )
+        )
 
-
-    def score(self, source_row: sqlite3.Row, seed: int, target: "TargetFishers", method: str, device: Any) -> float:
+    def score(self, source_row: sqlite3.Row, seed: int, target: TargetFishers, method: str, device: Any) -> float:
         """The transferability score ``method`` of the source's probe (one seed) on the target's data."""
         from tanas.distance import transfer_score
 
@@ -171,14 +211,24 @@ class TargetFishers:
     when it is stored (listed, or cached by an earlier query).
     """
 
-    def __init__(self, compute: Compute, task: "Task | None", row: sqlite3.Row | None, fingerprint: str,
-                 config: dict[str, Any], chash: str, kind: str, device: Any, data_root: str | None) -> None:
+    def __init__(
+        self,
+        compute: Compute,
+        task: Task | None,
+        row: sqlite3.Row | None,
+        fingerprint: str,
+        config: dict[str, Any],
+        chash: str,
+        kind: str,
+        device: Any,
+        data_root: str | None,
+    ) -> None:
         self.compute, self._task, self.row, self.fingerprint = compute, task, row, fingerprint
         self.config, self.chash, self.kind, self.device, self.data_root = config, chash, kind, device, data_root
         self.task_id = None if row is None else int(row["id"])
         self._fishers: dict[int, tuple[str, dict[str, Any]]] = {}
 
-    def task(self) -> "Task":
+    def task(self) -> Task:
         if self._task is None:
             assert self.row is not None
             self._task = self.compute.rebuild(self.row, data_root=self.data_root, download=False)
@@ -199,8 +249,17 @@ class TargetFishers:
             task = self.task()
             if self.task_id is None:  # not stored yet: cache it, unlisted, under its fingerprint
                 self.task_id = self.compute.tasks.upsert(task, name=None, origin=task.spec)[0]
-            probe_row, sha = self.compute.ensure_fisher(self.task_id, task, config_from_dict(self.config), self.chash,
-                                                        seed, self.kind, device=self.device, quiet=True, stats=None)
+            probe_row, sha = self.compute.ensure_fisher(
+                self.task_id,
+                task,
+                config_from_dict(self.config),
+                self.chash,
+                seed,
+                self.kind,
+                device=self.device,
+                quiet=True,
+                stats=None,
+            )
             fisher = self.compute.objects.load_tensors(sha, f"{self.kind} Fisher of the target, seed {seed}")
             self._fishers[seed] = (probe_row["object"], fisher)
         return self._fishers[seed]

@@ -22,7 +22,7 @@ class ProbeConfigs:
         """Every probe config of the listed tasks: config hash -> config dict."""
         return dict(self.artifacts.configs(listed=True))
 
-    def stored(self, probe: "str | ProbeConfig | None") -> tuple[str, dict[str, Any]] | None:
+    def stored(self, probe: str | ProbeConfig | None) -> tuple[str, dict[str, Any]] | None:
         """(hash, config dict) to use for ``probe``: a ProbeConfig is matched to a stored config (else
         hashed as it is); a name (or None) means the listed tasks' config of that name, if there is
         exactly one. None when there is none."""
@@ -32,11 +32,12 @@ class ProbeConfigs:
         if len(matching) > 1:
             listed = "; ".join(f"{h}: {c}" for h, c in sorted(matching.items()))
             named = "" if probe is None else f" named {probe!r}"
-            raise ConfigError(f"the zoo holds {len(matching)} probe configs{named} ({listed}); "
-                              "pass the ProbeConfig to use")
+            raise ConfigError(
+                f"the zoo holds {len(matching)} probe configs{named} ({listed}); pass the ProbeConfig to use"
+            )
         return next(iter(matching.items()), None)
 
-    def key(self, config: "ProbeConfig") -> str:
+    def key(self, config: ProbeConfig) -> str:
         """The hash under which probes of ``config`` are stored (see :meth:`TaskZoo.config_key`)."""
         for chash, stored in self.artifacts.configs(listed=False):
             try:
@@ -46,7 +47,7 @@ class ProbeConfigs:
                 continue
         return config_hash(config)
 
-    def resolve(self, probe: "str | ProbeConfig | None" = None) -> "ProbeConfig":
+    def resolve(self, probe: str | ProbeConfig | None = None) -> ProbeConfig:
         """A ProbeConfig for training: the zoo's config of that name if it has one, else the default."""
         from tanas.probe import ProbeConfig
 
@@ -56,4 +57,3 @@ class ProbeConfigs:
             return probe
         stored = self.stored(probe)
         return config_from_dict(stored[1]) if stored is not None else ProbeConfig(name=probe or "cnn")
-

@@ -9,7 +9,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from tanas.data import Task
 
 
-def zoo_task_name(arg: str, task: "Task") -> str:
+def zoo_task_name(arg: str, task: Task) -> str:
     """The zoo name of ``task`` parsed from the CLI argument ``arg`` (see the package docstring)."""
     if task.name == task.spec:
         return task.spec
@@ -32,6 +32,6 @@ def reparses(name: str) -> bool:
     return name.split("/")[0] in SUITES
 
 
-def default_origin(name: str, task: "Task") -> str:
+def default_origin(name: str, task: Task) -> str:
     """What rebuilds ``task`` added as ``name``: the name when it is a suite member, else the spec."""
     return name if (name != task.spec and reparses(name)) else task.spec

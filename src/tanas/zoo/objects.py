@@ -12,8 +12,9 @@ import json
 import os
 import re
 import secrets
+from collections.abc import Container
 from pathlib import Path
-from typing import TYPE_CHECKING, Container
+from typing import TYPE_CHECKING
 
 from tanas.errors import ZooCorruptError
 from tanas.runtime import atomic_write_bytes
@@ -80,16 +81,20 @@ class ObjectStore:
         try:
             data = path.read_bytes()
         except FileNotFoundError as exc:
-            raise ZooCorruptError(f"{what}: artifact {path} is missing; run "
-                                  f"`tanas zoo check --repair --zoo {self.root}` and add the task again") from exc
+            raise ZooCorruptError(
+                f"{what}: artifact {path} is missing; run "
+                f"`tanas zoo check --repair --zoo {self.root}` and add the task again"
+            ) from exc
         except OSError as exc:
             raise ZooCorruptError(f"{what}: cannot read artifact {path} ({exc})") from exc
         if sha256(data) != sha:
-            raise ZooCorruptError(f"{what}: artifact {path} is corrupt (its bytes do not match their hash); run "
-                                  f"`tanas zoo check --repair --zoo {self.root}` and add the task again")
+            raise ZooCorruptError(
+                f"{what}: artifact {path} is corrupt (its bytes do not match their hash); run "
+                f"`tanas zoo check --repair --zoo {self.root}` and add the task again"
+            )
         return data
 
-    def load_tensors(self, sha: str, what: str) -> dict[str, "torch.Tensor"]:
+    def load_tensors(self, sha: str, what: str) -> dict[str, torch.Tensor]:
         from safetensors.torch import load
 
         data = self.read(sha, what)
@@ -104,13 +109,13 @@ class ObjectStore:
 
     def unreferenced(self, referenced: Container[str]) -> list[Path]:
         """The files whose name is not ``<sha>.safetensors`` of a referenced sha (what garbage collection deletes)."""
-        return [p for p in self.files() if p.name[:-len(_SUFFIX)] not in referenced]
+        return [p for p in self.files() if p.name[: -len(_SUFFIX)] not in referenced]
 
     def orphans(self, referenced: Container[str]) -> list[Path]:
         """Files that are not a referenced object in its place, plus stale temporary files (``check``'s orphans)."""
         orphaned = []
         for path in self.files():
-            stem = path.name[:-len(_SUFFIX)] if path.name.endswith(_SUFFIX) else None
+            stem = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else None
             if not _OBJECT_NAME.match(path.name) or stem not in referenced or path.parent.name != stem[:2]:
                 orphaned.append(path)
         return orphaned + self.stale_tmp_files()
@@ -131,7 +136,7 @@ class ObjectStore:
         return stale
 
 
-def tensors_to_bytes(tensors: dict[str, "torch.Tensor"], metadata: dict[str, str]) -> bytes:
+def tensors_to_bytes(tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> bytes:
     """``tensors`` (on CPU, contiguous) as safetensors bytes: equal content gives equal bytes."""
     from safetensors.torch import save
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
     from tanas.data import Task
@@ -28,10 +29,17 @@ class ProbeEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "seed": self.seed, "probe": self.probe, "config_hash": self.config_hash, "config": self.config,
-            "val_acc": self.val_acc, "val_error": self.record.get("val_error"), "epochs": self.record.get("epochs"),
-            "reached_epsilon": self.record.get("reached_epsilon"), "train_seconds": self.record.get("train_seconds"),
-            "object": self.object, "fishers": dict(self.fishers),
+            "seed": self.seed,
+            "probe": self.probe,
+            "config_hash": self.config_hash,
+            "config": self.config,
+            "val_acc": self.val_acc,
+            "val_error": self.record.get("val_error"),
+            "epochs": self.record.get("epochs"),
+            "reached_epsilon": self.record.get("reached_epsilon"),
+            "train_seconds": self.record.get("train_seconds"),
+            "object": self.object,
+            "fishers": dict(self.fishers),
         }
 
 
@@ -46,8 +54,13 @@ class GenotypeEntry:
     created_at: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "genotype": list(self.genotype), "score": self.score,
-                "record": self.record, "created_at": self.created_at}
+        return {
+            "id": self.id,
+            "genotype": list(self.genotype),
+            "score": self.score,
+            "record": self.record,
+            "created_at": self.created_at,
+        }
 
 
 @dataclass
@@ -103,9 +116,15 @@ class TaskEntry:
         """The JSON of ``tanas zoo show``."""
         return {
             **self.summary(),
-            "task_name": self.task_name, "origin": self.origin, "source": self.source, "kind": self.kind,
-            "num_classes": self.num_classes, "input_shape": list(self.input_shape),
-            "fingerprint": self.fingerprint, "data_seed": self.data_seed, "created_at": self.created_at,
+            "task_name": self.task_name,
+            "origin": self.origin,
+            "source": self.source,
+            "kind": self.kind,
+            "num_classes": self.num_classes,
+            "input_shape": list(self.input_shape),
+            "fingerprint": self.fingerprint,
+            "data_seed": self.data_seed,
+            "created_at": self.created_at,
             "probes": [p.to_dict() for p in self.probes],
             "best": None if self.best is None else self.best.to_dict(),
             "num_genotypes": self.num_genotypes,
@@ -126,18 +145,25 @@ class AddResult:
     fishers_computed: int = 0
     fishers_reused: int = 0
     seconds: float = 0.0
-    task: "Task | None" = field(default=None, repr=False, compare=False)
+    task: Task | None = field(default=None, repr=False, compare=False)
 
     @property
     def name(self) -> str:
         return self.entry.name
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.entry.name, "spec": self.entry.spec, "fingerprint": self.entry.fingerprint,
-                "seeds": self.entry.seeds, "val_acc": self.entry.val_acc,
-                "probes_trained": self.probes_trained, "probes_reused": self.probes_reused,
-                "fishers_computed": self.fishers_computed, "fishers_reused": self.fishers_reused,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "name": self.entry.name,
+            "spec": self.entry.spec,
+            "fingerprint": self.entry.fingerprint,
+            "seeds": self.entry.seeds,
+            "val_acc": self.entry.val_acc,
+            "probes_trained": self.probes_trained,
+            "probes_reused": self.probes_reused,
+            "fishers_computed": self.fishers_computed,
+            "fishers_reused": self.fishers_reused,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 @dataclass
@@ -160,9 +186,13 @@ class Neighbor:
         return self.distance
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, ("score" if self.higher_is_better else "distance"): self.distance,
-                "std": self.std, "per_seed": {str(k): v for k, v in sorted(self.per_seed.items())},
-                "genotype": self.genotype}
+        return {
+            "name": self.name,
+            ("score" if self.higher_is_better else "distance"): self.distance,
+            "std": self.std,
+            "per_seed": {str(k): v for k, v in sorted(self.per_seed.items())},
+            "genotype": self.genotype,
+        }
 
 
 @dataclass
@@ -199,10 +229,17 @@ class NearestResult:
         return bool(self.config.get("higher_is_better", False))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "fingerprint": self.fingerprint, "method": self.method,
-                "higher_is_better": self.higher_is_better,
-                "nearest": [n.to_dict() for n in self.neighbors], "skipped": dict(self.skipped),
-                "computed": self.computed, "cached": self.cached, "config": self.config}
+        return {
+            "target": self.target,
+            "fingerprint": self.fingerprint,
+            "method": self.method,
+            "higher_is_better": self.higher_is_better,
+            "nearest": [n.to_dict() for n in self.neighbors],
+            "skipped": dict(self.skipped),
+            "computed": self.computed,
+            "cached": self.cached,
+            "config": self.config,
+        }
 
 
 @dataclass
@@ -226,6 +263,12 @@ class CheckReport:
     repaired: dict[str, int] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"clean": self.clean, "missing": self.missing, "corrupt": self.corrupt,
-                "orphaned": self.orphaned, "db_errors": self.db_errors, "objects": self.objects,
-                "repaired": self.repaired}
+        return {
+            "clean": self.clean,
+            "missing": self.missing,
+            "corrupt": self.corrupt,
+            "orphaned": self.orphaned,
+            "db_errors": self.db_errors,
+            "objects": self.objects,
+            "repaired": self.repaired,
+        }

@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tanas.errors import UnknownZooTaskError, ZooError, ZooNotFoundError
 from tanas.zoo.catalogue import CATALOGUE, Catalogue
@@ -67,7 +68,7 @@ class TaskZoo:
         """Close the catalogue connection."""
         self._catalogue.close()
 
-    def __enter__(self) -> "TaskZoo":
+    def __enter__(self) -> TaskZoo:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -102,12 +103,12 @@ class TaskZoo:
         """The task called ``name`` (zoo name, spec or fingerprint prefix)."""
         return self._tasks.entry(self._tasks.resolve(name))
 
-    def find(self, task: "Task") -> TaskEntry | None:
+    def find(self, task: Task) -> TaskEntry | None:
         """The listed entry holding ``task``'s data, if any (matched by fingerprint)."""
         row = self._tasks.by_fingerprint(task.fingerprint(), listed=True)
         return None if row is None else self._tasks.entry(row)
 
-    def load_task(self, name: str, *, data_root: str | None = None, download: bool = False) -> "Task":
+    def load_task(self, name: str, *, data_root: str | None = None, download: bool = False) -> Task:
         """Rebuild the :class:`~tanas.data.Task` of a zoo task from its origin, checking its fingerprint."""
         return self._compute.rebuild(self._tasks.resolve(name), data_root=data_root, download=download)
 
@@ -117,7 +118,7 @@ class TaskZoo:
         """Every probe config of the listed tasks: config hash -> config dict."""
         return self._configs.listed()
 
-    def config_key(self, config: "ProbeConfig") -> str:
+    def config_key(self, config: ProbeConfig) -> str:
         """The hash under which probes of ``config`` are stored.
 
         A config read back from the zoo keeps the hash it was stored under, even when
@@ -126,7 +127,7 @@ class TaskZoo:
         """
         return self._configs.key(config)
 
-    def resolve_probe_config(self, probe: "str | ProbeConfig | None" = None) -> "ProbeConfig":
+    def resolve_probe_config(self, probe: str | ProbeConfig | None = None) -> ProbeConfig:
         """A ProbeConfig for training: the zoo's config of that name if it has one, else the default."""
         return self._configs.resolve(probe)
 
@@ -134,14 +135,14 @@ class TaskZoo:
 
     def add_task(
         self,
-        task: "Task",
+        task: Task,
         *,
         name: str | None = None,
         origin: str | None = None,
-        probe: "str | ProbeConfig" = "cnn",
+        probe: str | ProbeConfig = "cnn",
         seeds: int | Sequence[int] = 1,
         kind: str = "empirical",
-        device: "str | torch.device | None" = None,
+        device: str | torch.device | None = None,
         quiet: bool = False,
     ) -> AddResult:
         """Add ``task`` with a probe and its Fisher F_{b→b} for each seed; only missing work is run.
@@ -168,12 +169,19 @@ class TaskZoo:
 
         stats = Counters()
         for seed in progress(seed_values, desc=f"zoo add {listed_name}", quiet=quiet, unit="seed"):
-            self._compute.ensure_fisher(task_id, task, config, chash, seed, kind, device=device, quiet=True,
-                                        stats=stats)
+            self._compute.ensure_fisher(
+                task_id, task, config, chash, seed, kind, device=device, quiet=True, stats=stats
+            )
         entry = self._tasks.entry(self._tasks.by_id(task_id))
-        return AddResult(entry=entry, probes_trained=stats.probes_trained, probes_reused=stats.probes_reused,
-                         fishers_computed=stats.fishers_computed, fishers_reused=stats.fishers_reused,
-                         seconds=time.perf_counter() - start, task=task)
+        return AddResult(
+            entry=entry,
+            probes_trained=stats.probes_trained,
+            probes_reused=stats.probes_reused,
+            fishers_computed=stats.fishers_computed,
+            fishers_reused=stats.fishers_reused,
+            seconds=time.perf_counter() - start,
+            task=task,
+        )
 
     def add(
         self,
@@ -198,8 +206,9 @@ class TaskZoo:
 
     # ------------------------------------------------------------------ loading
 
-    def load_probe(self, task: "str | Task", seed: int = 0, *, probe: "str | ProbeConfig | None" = None
-                   ) -> tuple["ProbeNet", "ProbeRecord"]:
+    def load_probe(
+        self, task: str | Task, seed: int = 0, *, probe: str | ProbeConfig | None = None
+    ) -> tuple[ProbeNet, ProbeRecord]:
         """The stored probe (on CPU, eval mode) and its training record for ``task`` and ``seed``.
 
         ``task`` is a zoo name or a Task (found by fingerprint, listed or cached).
@@ -207,18 +216,21 @@ class TaskZoo:
         label, probe_row = self._probe_row_for(task, seed, probe)
         return self._compute.model_from_row(probe_row, what=f"probe of {label} seed {seed}")
 
-    def load_fisher(self, task: "str | Task", seed: int = 0, kind: str = "empirical", *,
-                    probe: "str | ProbeConfig | None" = None) -> dict[str, "torch.Tensor"]:
+    def load_fisher(
+        self, task: str | Task, seed: int = 0, kind: str = "empirical", *, probe: str | ProbeConfig | None = None
+    ) -> dict[str, torch.Tensor]:
         """The stored Fisher F_{b→b} {parameter name: tensor} of ``task``'s probe for ``seed``."""
         kind = check_kind(kind)
         label, probe_row = self._probe_row_for(task, seed, probe)
         fisher = self._artifacts.fisher(probe_row["id"], kind)
         if fisher is None:
-            raise ZooError(f"zoo task {label!r} has no {kind} Fisher for seed {seed}; add it with "
-                           f"`tanas zoo add {label} --fisher {kind} --seeds {seed + 1}`")
+            raise ZooError(
+                f"zoo task {label!r} has no {kind} Fisher for seed {seed}; add it with "
+                f"`tanas zoo add {label} --fisher {kind} --seeds {seed + 1}`"
+            )
         return self._objects.load_tensors(fisher["object"], f"{kind} Fisher of {label} seed {seed}")
 
-    def _probe_row_for(self, task: "str | Task", seed: int, probe: "str | ProbeConfig | None") -> tuple[str, Any]:
+    def _probe_row_for(self, task: str | Task, seed: int, probe: str | ProbeConfig | None) -> tuple[str, Any]:
         row = self._tasks.for_task(task)
         label = row["name"] or row["spec"]
         chash = None if probe is None or isinstance(probe, str) else self.config_key(probe)
@@ -226,8 +238,9 @@ class TaskZoo:
 
     # ------------------------------------------------------------------ genotypes
 
-    def put_genotype(self, name: str, genotype: Sequence[str], score: float,
-                     record: dict[str, Any] | None = None) -> int:
+    def put_genotype(
+        self, name: str, genotype: Sequence[str], score: float, record: dict[str, Any] | None = None
+    ) -> int:
         """Store a genotype found for task ``name`` with its score (higher is better) and search record.
 
         Returns the genotype's id. The best genotype is the one with the highest score.
@@ -263,10 +276,10 @@ class TaskZoo:
 
     def nearest(
         self,
-        target: "str | Task",
+        target: str | Task,
         *,
         k: int | None = None,
-        probe: "str | ProbeConfig | None" = None,
+        probe: str | ProbeConfig | None = None,
         seeds: int | Sequence[int] | None = None,
         kind: str = "empirical",
         head: str = "refit",
@@ -275,7 +288,7 @@ class TaskZoo:
         squared: bool = False,
         method: str = "ftd",
         exclude: Sequence[str] = (),
-        device: "str | torch.device | None" = None,
+        device: str | torch.device | None = None,
         data_root: str | None = None,
         quiet: bool = True,
     ) -> NearestResult:
@@ -294,10 +307,20 @@ class TaskZoo:
         task's input format (:func:`tanas.data.adapt_task`); for FTD the adapted
         target gets its own probe and Fisher.
         """
-        options = NearestOptions(kind=kind, head=head, layers=layers, normalise=normalise, squared=squared,
-                                 method=method)
-        return self._nearest.run(target, options, k=k, probe=probe, seeds=seeds, exclude=exclude, device=device,
-                                 data_root=data_root, quiet=quiet)
+        options = NearestOptions(
+            kind=kind, head=head, layers=layers, normalise=normalise, squared=squared, method=method
+        )
+        return self._nearest.run(
+            target,
+            options,
+            k=k,
+            probe=probe,
+            seeds=seeds,
+            exclude=exclude,
+            device=device,
+            data_root=data_root,
+            quiet=quiet,
+        )
 
     def check(self, *, repair: bool = False) -> CheckReport:
         """Verify the catalogue and every artifact; with ``repair`` fix what can be fixed.
@@ -314,8 +337,9 @@ def _prepare_folder(path: Path, create: bool) -> None:
         raise ZooError(f"zoo path {path} is a file, not a folder; give a folder with --zoo")
     if not (path / CATALOGUE).exists():
         if not create:
-            raise ZooNotFoundError(f"no zoo at {path} (no {CATALOGUE}); create one with "
-                                   f"`tanas zoo add TASK --zoo {path}`")
+            raise ZooNotFoundError(
+                f"no zoo at {path} (no {CATALOGUE}); create one with `tanas zoo add TASK --zoo {path}`"
+            )
         ours = {OBJECTS_DIR, TMP_DIR, CATALOGUE, *(CATALOGUE + x for x in ("-wal", "-shm", "-journal"))}
         if path.exists() and any(p.name not in ours for p in path.iterdir()):
             raise ZooError(f"{path} is a non-empty folder without {CATALOGUE}; give an empty or new folder for the zoo")

@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from tanas.errors import ConfigError, GenotypeError, ZooError, ZooVersionError
 from tanas.genotypes import NUM_EDGES, validate_ops
@@ -37,8 +38,9 @@ def to_json(value: Any, what: str) -> str:
     try:
         return json.dumps(value, sort_keys=True, allow_nan=False, default=_json_default)
     except (TypeError, ValueError) as exc:
-        raise ZooError(f"{what} is not JSON-serialisable ({exc}); "
-                       "pass plain dicts, lists, str, int and finite floats") from exc
+        raise ZooError(
+            f"{what} is not JSON-serialisable ({exc}); pass plain dicts, lists, str, int and finite floats"
+        ) from exc
 
 
 def _json_default(value: Any) -> Any:
@@ -70,7 +72,7 @@ def config_hash(config: Any) -> str:
     return sha256(to_json(config_dict(config), "probe config").encode())[:16]
 
 
-def config_from_dict(data: dict[str, Any]) -> "ProbeConfig":
+def config_from_dict(data: dict[str, Any]) -> ProbeConfig:
     """The ProbeConfig of a stored config dict; a field this tanas does not know is a version error."""
     from dataclasses import fields
 
@@ -78,8 +80,9 @@ def config_from_dict(data: dict[str, Any]) -> "ProbeConfig":
 
     unknown = set(data) - {f.name for f in fields(ProbeConfig)}
     if unknown:
-        raise ZooVersionError(f"the zoo's probe config has fields this tanas does not know ({sorted(unknown)}); "
-                              "upgrade tanas")
+        raise ZooVersionError(
+            f"the zoo's probe config has fields this tanas does not know ({sorted(unknown)}); upgrade tanas"
+        )
     return ProbeConfig.from_dict(data)
 
 

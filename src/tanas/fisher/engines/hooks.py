@@ -113,7 +113,7 @@ class HookEngine:
                 return
             try:
                 rule.accumulate(module, a, grad_out.detach(), names, self.squares)
-            except Exception as exc:  # noqa: BLE001 - reported as an engine failure
+            except Exception as exc:
                 self.error = f"{type(exc).__name__}: {exc}"
 
         output.register_hook(backward_hook)

@@ -27,9 +27,7 @@ class LoopEngine:
                 w = float(weights[i, m])
                 if w == 0.0:
                     continue
-                grads = torch.autograd.grad(
-                    logp[labels[i, m]], params, retain_graph=m < m_cols - 1, allow_unused=True
-                )
+                grads = torch.autograd.grad(logp[labels[i, m]], params, retain_graph=m < m_cols - 1, allow_unused=True)
                 for s, g in zip(sums, grads):
                     if g is not None:
                         s.addcmul_(g, g, value=w)

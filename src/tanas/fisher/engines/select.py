@@ -76,7 +76,7 @@ def _try_engine(
         if engine is not None:
             engine.close()
         return None, str(exc)
-    except Exception as exc:  # noqa: BLE001 - torch.func raises many kinds on unsupported models
+    except Exception as exc:
         if engine is not None:
             engine.close()
         return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
