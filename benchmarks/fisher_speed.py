@@ -22,7 +22,8 @@ user gets). The targets are judged at the last count; the JSON keeps all of them
 under ``by_threads``.
 
 Run ``python benchmarks/fisher_speed.py`` (full, a few minutes on 2 cores),
-``--quick`` or ``--smoke`` (seconds; numbers meaningless). Results go to ``benchmarks/results/fisher_speed.json`` (``--out``);
+``--quick`` or ``--smoke`` (seconds; numbers meaningless). Results go to
+``benchmarks/results/fisher_speed.json`` (``--out``);
 ``--check`` exits with status 1 when a target is missed.
 """
 

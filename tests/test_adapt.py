@@ -42,7 +42,7 @@ def naive_bilinear(img: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
 
     def taps(i: int, n_in: int, n_out: int) -> tuple[int, int, float]:
         src = max((i + 0.5) * n_in / n_out - 0.5, 0.0)
-        lo = min(int(math.floor(src)), n_in - 1)
+        lo = min(math.floor(src), n_in - 1)
         hi = min(lo + 1, n_in - 1)
         return lo, hi, src - lo
 

@@ -239,7 +239,7 @@ def test_toml_file(tmp_path):
 
 def test_toml_unknown_key(tmp_path):
     (tmp_path / "tasks.toml").write_text('[[task]]\nspec = "digits:full"\ncolour = "red"\n')
-    with pytest.raises(ConfigError, match="unknown key.*colour"):
+    with pytest.raises(ConfigError, match=r"unknown key.*colour"):
         parse_task(str(tmp_path / "tasks.toml"))
 
 

@@ -210,7 +210,7 @@ def test_linear_head_is_at_the_optimum_whatever_the_start(digits, probes):
         feats = probes["T1"].body(task.normalise(task.splits["train"].x)).double()
     y = task.splits["train"].y
     w0, b0, _ = fit_linear_head(feats, y, 10, seed=0)
-    w1, b1, _ = fit_linear_head(feats, y, 10, seed=1)
+    w1, _b1, _ = fit_linear_head(feats, y, 10, seed=1)
     assert torch.allclose(w0, w1, atol=1e-3 * float(w0.abs().max()))
     # gradient of the raw-coordinate objective, by autograd: ~0 at the solution
     w = w0.clone().requires_grad_(True)

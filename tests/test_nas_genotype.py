@@ -62,7 +62,7 @@ def test_unknown_op_error_lists_valid_ops():
     assert isinstance(err.value, TanasError)
 
 
-@pytest.mark.parametrize("ops", [G.split("|")[:5], G.split("|") + ["none"], []])
+@pytest.mark.parametrize("ops", [G.split("|")[:5], [*G.split("|"), "none"], []])
 def test_wrong_count(ops):
     with pytest.raises(GenotypeError, match="exactly 6"):
         Genotype(tuple(ops))

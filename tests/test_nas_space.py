@@ -77,7 +77,7 @@ def test_general_product_plus_ball():
 
 def test_sampling_is_uniform_and_seeded():
     space = SearchSpace.restricted(
-        [A, B], radius=1, universe=SMALL + ("conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5")
+        [A, B], radius=1, universe=(*SMALL, "conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5")
     )
     n = space.size
     draws = 200 * n
@@ -105,13 +105,16 @@ def test_sample_distinct():
 
 def test_best_matches_brute_force():
     space = SearchSpace.restricted(
-        [A, B], radius=1, universe=SMALL + ("conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5")
+        [A, B], radius=1, universe=(*SMALL, "conv_3x3", "avg_pool_3x3", "sep_conv_3x3", "sep_conv_5x5")
     )
     members = list(space.enumerate())
     for seed in range(5):
         scores = torch.randn(6, 11, generator=torch.Generator().manual_seed(seed))
         best = space.best(scores)
-        total = lambda g: sum(float(scores[k, g.indices[k]]) for k in range(6))  # noqa: E731
+
+        def total(g, scores=scores):
+            return sum(float(scores[k, g.indices[k]]) for k in range(6))
+
         assert best in space
         assert total(best) == pytest.approx(max(total(g) for g in members))
     # on the full space best == per-edge argmax

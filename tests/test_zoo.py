@@ -126,7 +126,7 @@ def test_suite_names_and_lookups(zoo: TaskZoo) -> None:
     assert zoo.get("digits:indicator:0").name == "paper-digits/T0"  # by spec
     assert zoo.get(entry.fingerprint[:10]).name == "paper-digits/T0"  # by fingerprint prefix
     assert "paper-digits/T0" in zoo and "paper-digits/T3" not in zoo
-    with pytest.raises(UnknownZooTaskError, match="paper-digits/T3.*zoo tasks: digits:indicator:1, paper-digits/T0"):
+    with pytest.raises(UnknownZooTaskError, match=r"paper-digits/T3.*zoo tasks: digits:indicator:1, paper-digits/T0"):
         zoo.get("paper-digits/T3")
     # The origin rebuilds the same data: a suite member by its name, any other task by its spec.
     assert entry.origin == "paper-digits/T0" and zoo.get("digits:indicator:1").origin == "digits:indicator:1"
@@ -203,7 +203,7 @@ def test_genotypes(zoo: TaskZoo) -> None:
     "genotype, score, record, message",
     [
         (GENOTYPE[:5], 0.5, {}, "6 op names"),
-        (GENOTYPE + ["conv_3x3"], 0.5, {}, "6 op names"),
+        ([*GENOTYPE, "conv_3x3"], 0.5, {}, "6 op names"),
         ([1, 2, 3, 4, 5, 6], 0.5, {}, "6 op names"),
         ("conv_3x3", 0.5, {}, "list of 6"),
         (GENOTYPE, float("nan"), {}, "finite"),
@@ -354,7 +354,7 @@ def test_a_failed_migration_changes_nothing(tmp_path: Path, monkeypatch: pytest.
         db.executescript(V1_DUMP.read_text())
     db.close()
     monkeypatch.setitem(catalogue._MIGRATIONS, 1, (*catalogue._MIGRATIONS[1], "ALTER TABLE nowhere ADD COLUMN x"))
-    with pytest.raises(ZooCorruptError, match="cannot migrate .* from schema version 1 to 2"):
+    with pytest.raises(ZooCorruptError, match=r"cannot migrate .* from schema version 1 to 2"):
         TaskZoo(path, create=False)
     with sqlite3.connect(path / "zoo.sqlite") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 1
@@ -376,7 +376,7 @@ def test_argument_errors(zoo: TaskZoo) -> None:
         zoo.add_task(task, probe="alexnet", quiet=True)
     with pytest.raises(UnknownZooTaskError):
         zoo.load_probe("paper-digits/T9")
-    with pytest.raises(ZooError, match="no .*probe for seed 3"):
+    with pytest.raises(ZooError, match=r"no .*probe for seed 3"):
         zoo.load_probe("paper-digits/T0", 3)
     with pytest.raises(ZooError, match="no exact Fisher"):
         zoo.load_fisher("paper-digits/T0", 0, "exact")
@@ -400,7 +400,7 @@ def test_corrupt_artifact_is_caught_and_repaired(zoo: TaskZoo) -> None:
     assert not report.clean
     assert [(c["what"], c["task"], c["seed"]) for c in report.corrupt] == [("probe", "paper-digits/T0", 0)]
     assert report.missing == [] and report.db_errors == []
-    with pytest.raises(ZooCorruptError, match="corrupt.*check --repair"):
+    with pytest.raises(ZooCorruptError, match=r"corrupt.*check --repair"):
         zoo.load_probe("paper-digits/T0", 0)
     repaired = zoo.check(repair=True)
     assert repaired.clean and repaired.repaired["rows_removed"] == 2  # the probe and its Fisher
@@ -516,7 +516,7 @@ def test_nearest_skips_what_cannot_be_compared(zoo: TaskZoo) -> None:
         zoo.nearest(target, head="pad")
     with pytest.raises(ZooError, match="no probe for seeds"):
         zoo.nearest("paper-digits/T0", seeds=[4])
-    with pytest.raises(ZooError, match="no task in the zoo .* has a resnet18 probe"):
+    with pytest.raises(ZooError, match=r"no task in the zoo .* has a resnet18 probe"):
         zoo.nearest("paper-digits/T0", probe="resnet18")
     with pytest.raises(ConfigError, match="k must be"):
         zoo.nearest("paper-digits/T0", k=0)

@@ -1,4 +1,6 @@
-"""How well does a task distance or a transferability score pick the source to transfer from? (docs/architecture.md §1.5)
+"""How well does a task distance or a transferability score pick the source to transfer from?
+
+See docs/architecture.md §1.5.
 
 The scores are those of the transferability literature (LogME, LEEP, H-score and the like),
 computed per target task over its candidate sources and then averaged over targets:

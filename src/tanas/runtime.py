@@ -71,7 +71,7 @@ def derive_seed(seed: int, *labels: object) -> int:
     random stream (a candidate's init, an epoch's data order, a final-protocol run)
     asks for ``derive_seed(seed, "what", index, ...)``.
     """
-    digest = hashlib.sha256(repr((int(seed),) + labels).encode()).digest()
+    digest = hashlib.sha256(repr((int(seed), *labels)).encode()).digest()
     return int.from_bytes(digest[:8], "little") & ((1 << 63) - 1)
 
 

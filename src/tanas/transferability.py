@@ -175,10 +175,7 @@ def nce(source_pred: Any, target_labels: Any) -> float:
         target_labels: (n,) integer target labels >= 0.
     """
     arr = _as_array(source_pred, "source_pred", "nce")
-    if arr.ndim == 2:
-        z = _probs(arr, "nce", "source_pred").argmax(axis=1)
-    else:
-        z = _labels(arr, "nce", "source_pred")
+    z = _probs(arr, "nce", "source_pred").argmax(axis=1) if arr.ndim == 2 else _labels(arr, "nce", "source_pred")
     y = _labels(target_labels, "nce")
     _check_n(z.shape[0], y, "nce", "source_pred")
     y_ids, n_y = _one_hot_ids(y)

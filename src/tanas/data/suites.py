@@ -38,8 +38,13 @@ SUITE_HELP = {
     "paper-digits": "T0 indicator{0}, T1 indicator{1}, T2 multiclass{0,1,2,3}+other, T3 full — on digits",
     "paper-mnist": "the same four tasks on MNIST",
     "paper-fashion-mnist": "the same four tasks on Fashion-MNIST",
-    "paper-cifar10": "T0 indicator{automobile,cat,ship}, T1 indicator{cat,ship,truck}, T2 multiclass{bird,frog,horse}+other, T3 full",
-    "paper-cifar100": "T0 indicator{superclasses 18,19}, T1 indicator{superclasses 5,6}, T2 multiclass{T0's 10}+other, T3 20 superclasses",
+    "paper-cifar10": (
+        "T0 indicator{automobile,cat,ship}, T1 indicator{cat,ship,truck}, T2 multiclass{bird,frog,horse}+other, T3 full"
+    ),
+    "paper-cifar100": (
+        "T0 indicator{superclasses 18,19}, T1 indicator{superclasses 5,6}, "
+        "T2 multiclass{T0's 10}+other, T3 20 superclasses"
+    ),
 }
 
 

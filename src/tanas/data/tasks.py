@@ -168,7 +168,8 @@ def resolve_classes(spec: TaskSpec, source: Source) -> list[int]:
         else:
             shown = ", ".join(source.class_names[:12]) + (" ..." if source.num_classes > 12 else "")
             raise UnknownClassError(
-                f"source {source.name!r} has no class {token!r}; use an index 0..{source.num_classes - 1} or a name ({shown})"
+                f"source {source.name!r} has no class {token!r}; "
+                f"use an index 0..{source.num_classes - 1} or a name ({shown})"
             )
         if idx in ids:
             raise DuplicateClassError(f"class {token!r} ({source.class_names[idx]}) is listed twice in the task spec")
@@ -201,7 +202,7 @@ def _select(
         idx = np.concatenate([positives, negatives])
         labels = chosen[idx].astype(np.int64)
     else:  # multiclass: 1..k for the listed classes, 0 for "other" sampled to about one class's size
-        per_class = int(round(len(positives) / len(class_ids)))
+        per_class = round(len(positives) / len(class_ids))
         keep = min(len(negatives), per_class)
         negatives = np.sort(rng.choice(negatives, size=keep, replace=False)) if keep < len(negatives) else negatives
         idx = np.concatenate([positives, negatives])
@@ -239,7 +240,7 @@ def build_task(spec: TaskSpec, source: Source, *, seed: int = 0, name: str | Non
         perm = np.random.default_rng(_stable_seed("test-holdout", source.name, spec.path, seed)).permutation(
             len(train_y_all)
         )
-        n_test = max(1, int(round(HELD_OUT_TEST_FRACTION * len(perm))))
+        n_test = max(1, round(HELD_OUT_TEST_FRACTION * len(perm)))
         test_pool, train_pool = np.sort(perm[:n_test]), np.sort(perm[n_test:])
         test_x_all, test_y_all = source.train_x, train_y_all
     else:
@@ -255,10 +256,10 @@ def build_task(spec: TaskSpec, source: Source, *, seed: int = 0, name: str | Non
 
     # Stratified, seeded validation split from the training pool.
     val_mask = np.zeros(len(pool_idx), dtype=bool)
-    n_val_total = min(max(int(round(spec.val_fraction * len(pool_idx))), MIN_VAL), int(0.3 * len(pool_idx)))
+    n_val_total = min(max(round(spec.val_fraction * len(pool_idx)), MIN_VAL), int(0.3 * len(pool_idx)))
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
-        n_val = int(round(n_val_total * len(members) / max(len(pool_idx), 1)))
+        n_val = round(n_val_total * len(members) / max(len(pool_idx), 1))
         if len(members) >= 2:
             n_val = min(max(n_val, 1), len(members) - 1)
         val_mask[rng.choice(members, size=n_val, replace=False)] = True

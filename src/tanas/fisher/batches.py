@@ -22,7 +22,7 @@ def iter_batches(data: Any, batch_size: int) -> tuple[Iterator[tuple[Any, Any]],
             )
         starts = range(0, x.shape[0], batch_size)
         return ((x[s : s + batch_size], y[s : s + batch_size]) for s in starts), len(starts)
-    if isinstance(data, Tensor) or isinstance(data, (str, bytes, dict)) or not isinstance(data, Iterable):
+    if isinstance(data, (Tensor, str, bytes, dict)) or not isinstance(data, Iterable):
         raise DataError(
             f"data must be a tuple (x, y) of tensors or an iterable of (x, y) batches such as a "
             f"DataLoader, got {type(data).__name__}; for a Task use tanas.distance.task_inputs(task)"

@@ -233,17 +233,17 @@ def fuse_search(
                 # β step on the validation split: weights fixed, BN in eval (predict_logits sets eval mode).
                 logits = [predict_logits(m, task, val_split, device=device) for m in models]
                 log_p = torch.stack(
-                    [F.log_softmax(l, dim=1).gather(1, val_y.view(-1, 1)).squeeze(1) for l in logits], dim=1
+                    [F.log_softmax(lg, dim=1).gather(1, val_y.view(-1, 1)).squeeze(1) for lg in logits], dim=1
                 )
                 beta = fit_beta(log_p, beta, lr=config.beta_lr, steps=config.beta_steps)
-                cand_acc = [accuracy(l, val_y) for l in logits]
+                cand_acc = [accuracy(lg, val_y) for lg in logits]
                 rounds_done += 1
                 if truncated:
                     break
 
             weights = torch.softmax(beta, dim=0)
             fused_log_p = torch.logsumexp(
-                torch.stack([F.log_softmax(l, dim=1) for l in logits]) + torch.log(weights).view(-1, 1, 1), dim=0
+                torch.stack([F.log_softmax(lg, dim=1) for lg in logits]) + torch.log(weights).view(-1, 1, 1), dim=0
             )
             winner = int(torch.argmax(beta))
             previous = incumbent

@@ -1,4 +1,6 @@
-"""The 11 edge operations of the search space (docs/architecture.md §1.6), for the names of :data:`tanas.genotypes.OP_NAMES`.
+"""The 11 edge operations of the search space (docs/architecture.md §1.6).
+
+They implement the names of :data:`tanas.genotypes.OP_NAMES`.
 
 Every op maps ``(N, C, H, W)`` to ``(N, C, H, W)``: inside a cell all edges keep
 the channel count and the resolution. Convolutions are ReLU-Conv-BN as in DARTS;

@@ -340,7 +340,7 @@ class SearchSpace:
                     tail_v, tail_ops = value(edge + 1, nxt)
                     v = table[edge].get(op, neg) + tail_v
                     if not found or v > best_v:
-                        best_v, best_ops, found = v, (op,) + tail_ops, True
+                        best_v, best_ops, found = v, (op, *tail_ops), True
                 memo[key] = (best_v, best_ops)
             return memo[key]
 

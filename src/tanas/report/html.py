@@ -54,6 +54,13 @@ def _fmt_acc(test_acc: dict[str, Any] | None) -> str:
     return f"{100 * test_acc['mean']:.2f} ± {100 * test_acc['std']:.2f}"
 
 
+def _nearest_item(target: str, nearest: dict[str, Any]) -> str:
+    if nearest.get("source") is None:
+        return f"<li>{html.escape(target)} ← n/a (no source defines a distance to it)</li>"
+    agreement = 100 * nearest["agreement"]
+    return f"<li>{html.escape(target)} ← {html.escape(str(nearest['source']))} (seed agreement {agreement:.0f} %)</li>"
+
+
 def _distance_table(distance: dict[str, Any]) -> str:
     names = distance["tasks"]
     spread = shows_spread(distance)
@@ -66,12 +73,7 @@ def _distance_table(distance: dict[str, Any]) -> str:
         )
         rows.append(f"<tr><th>{html.escape(source)}</th>{cells}</tr>")
     nearest = distance.get("nearest") or {}
-    near = "".join(
-        f"<li>{html.escape(t)} ← n/a (no source defines a distance to it)</li>"
-        if v.get("source") is None
-        else f"<li>{html.escape(t)} ← {html.escape(str(v['source']))} (seed agreement {100 * v['agreement']:.0f} %)</li>"
-        for t, v in nearest.items()
-    )
+    near = "".join(_nearest_item(t, v) for t, v in nearest.items())
     return f"<table><tr><th>source \\ target</th>{head}</tr>{''.join(rows)}</table>" + (
         f"<p>Nearest source of each target:</p><ul>{near}</ul>" if near else ""
     )
@@ -140,7 +142,8 @@ def build_report(run_dir: str | Path, *, title: str = "tanas report") -> Path:
         for strategy, result in results.items():
             rows.append(
                 "<tr>"
-                f"<td>{html.escape(strategy)}</td><td>{html.escape(str(result.get('task_name') or result.get('task')))}</td>"
+                f"<td>{html.escape(strategy)}</td>"
+                f"<td>{html.escape(str(result.get('task_name') or result.get('task')))}</td>"
                 f"<td>{_fmt_acc(result.get('test_acc'))}</td>"
                 f"<td>{100 * float(result.get('val_acc', 0)):.2f}</td>"
                 f"<td>{int(result.get('params', 0)):,}</td>"
@@ -173,7 +176,8 @@ def build_report(run_dir: str | Path, *, title: str = "tanas report") -> Path:
         ".small{font-size:80%;color:#666}figure{margin:0}"
     )
     page = (
-        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'><title>{html.escape(title)}</title>"
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><link rel='icon' href='data:,'>"
+        f"<title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body>{''.join(parts)}</body></html>\n"
     )
     path = root / REPORT_FILE

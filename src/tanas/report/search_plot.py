@@ -42,7 +42,7 @@ def plot_search(
             # The line starts when the first stage ends (before it there is no incumbent)
             # and holds the last value until the search ended.
             end = max(xs[-1], float(row.get("search_seconds") or xs[-1]))
-            line = ax.step(xs + [end], ys + [ys[-1]], where="post", label=label)[0]
+            line = ax.step([*xs, end], [*ys, ys[-1]], where="post", label=label)[0]
             ax.plot(xs, ys, "o", markersize=3, color=line.get_color())
             cx, cy = [], []
             for h, x in zip(history, xs):

@@ -199,7 +199,8 @@ class TaskRows:
 
 
 def _genotype_entry(row: sqlite3.Row) -> GenotypeEntry:
-    record = row["search_record"] if "search_record" in row.keys() else None
+    # sqlite3.Row's own `in` tests the values, not the column names
+    record = row["search_record"] if "search_record" in row.keys() else None  # noqa: SIM118
     return GenotypeEntry(
         id=int(row["id"]),
         genotype=json.loads(row["genotype"]),
