@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -45,13 +45,14 @@ def _positive_int(value: object) -> bool:
 
 def check_input_shape(shape: object, what: str = "input shape") -> tuple[int, int, int]:
     """``shape`` as a (C, H, W) tuple of positive ints, or a one-line :class:`AdapterError`."""
+    dims: tuple[object, ...]
     try:
-        dims = tuple(shape)  # type: ignore[arg-type]
+        dims = tuple(shape)  # type: ignore[arg-type]  # any iterable will do; TypeError answers the rest
     except TypeError:
         dims = ()
     if len(dims) != 3 or not all(_positive_int(d) for d in dims):
         raise AdapterError(f"{what} must be (channels, height, width) as three positive integers, got {shape!r}")
-    return dims  # type: ignore[return-value]
+    return cast(tuple[int, int, int], dims)  # checked just above
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -73,9 +74,12 @@ class InputAdapter:
     rgb_to_grey: str = "luminance"
 
     def __post_init__(self) -> None:
-        size = (self.size, self.size) if isinstance(self.size, int) and not isinstance(self.size, bool) else self.size
+        given: object = (
+            (self.size, self.size) if isinstance(self.size, int) and not isinstance(self.size, bool) else self.size
+        )
+        size: tuple[object, ...]
         try:
-            size = tuple(size)  # type: ignore[arg-type]
+            size = tuple(given)  # type: ignore[arg-type]  # any iterable will do; TypeError answers the rest
         except TypeError:
             size = ()
         if not _positive_int(self.channels) or len(size) != 2 or not all(_positive_int(s) for s in size):

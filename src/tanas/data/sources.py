@@ -15,6 +15,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,6 +26,9 @@ from tanas.errors import (
     DataShapeError,
     UnknownSourceError,
 )
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Where Debian's ``dataset-fashion-mnist`` package puts its gzip IDX files.
 DEBIAN_DATASETS = Path("/usr/share/datasets")
@@ -393,14 +397,14 @@ def _list_images(folder: Path, classes: list[str]) -> list[tuple[Path, int]]:
     return files
 
 
-def _square_resize(img, size: int) -> np.ndarray:
+def _square_resize(img: Image.Image, size: int) -> np.ndarray:
     from PIL import Image
 
     img = img.convert("RGB")
     w, h = img.size
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
-    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.BILINEAR)
+    img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
 
 

@@ -13,7 +13,8 @@ from tanas.errors import ConfigError, TaskSpecError
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    # the 3.10 backport; not installed where Python has tomllib, so mypy may not find it there
+    import tomli as tomllib  # type: ignore[import-not-found, unused-ignore]
 
 _DIGIT_SUITE = ("indicator:0", "indicator:1", "multiclass:0,1,2,3", "full")
 

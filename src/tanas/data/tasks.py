@@ -244,6 +244,7 @@ def build_task(spec: TaskSpec, source: Source, *, seed: int = 0, name: str | Non
         test_pool, train_pool = np.sort(perm[:n_test]), np.sort(perm[n_test:])
         test_x_all, test_y_all = source.train_x, train_y_all
     else:
+        assert source.test_y is not None  # Source refuses test images without labels
         train_pool = np.arange(len(train_y_all))
         test_pool = np.arange(len(source.test_y))
         test_x_all, test_y_all = source.test_x, source.test_y.numpy()
