@@ -45,6 +45,7 @@ from tanas.nas import (
     SearchResult,
     SearchSpace,
     TanasConfig,
+    TanasResult,
     TrainConfig,
     run_search,
     time_to_match,
@@ -435,6 +436,7 @@ def run_demo(
             exclude=[_zoo_name(target)],
             data_root=data_root,
         )
+        assert isinstance(tanas, TanasResult)  # the "tanas" strategy's finish step makes one
         results["tanas"] = tanas
         work["probes_trained"] += tanas.overhead.get("probes_trained", 0)
         work["probes_reused"] += tanas.overhead.get("probes_reused", 0)

@@ -26,13 +26,13 @@ import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tanas.data import Task
+from tanas.data import Split, Task
 from tanas.errors import StrategyConfigError
 from tanas.genotypes import EDGES, NUM_EDGES, OP_INDEX, OP_NAMES, Genotype
 from tanas.nas.common import Budget, SearchOutcome
@@ -99,11 +99,12 @@ class MixedCell(nn.Module):
             for k, (src, dst) in enumerate(EDGES):
                 if dst != j:
                     continue
+                edge = cast(nn.ModuleDict, self.ops[k])  # ModuleList types its items as plain Modules
                 if only is not None:
                     if only.ops[k] != "none":
-                        total = total + self.ops[k][only.ops[k]](nodes[src])
+                        total = total + edge[only.ops[k]](nodes[src])
                     continue
-                for name, op in self.ops[k].items():
+                for name, op in edge.items():
                     total = total + weights[k, OP_INDEX[name]] * op(nodes[src])
             nodes.append(total)
         return nodes[3]
@@ -111,6 +112,8 @@ class MixedCell(nn.Module):
 
 class SuperNet(CellNetwork):
     """The DARTS supernet over ``space``: α (6 × 11) with ops outside the space masked to −inf."""
+
+    mask: torch.Tensor  # a buffer: 0 where the space allows an op, −inf elsewhere
 
     def __init__(self, space: SearchSpace, in_channels: int, num_classes: int, C: int = 16, N: int = 1) -> None:
         edge_ops = [space.edge_ops(k) for k in range(NUM_EDGES)]
@@ -146,7 +149,9 @@ class SuperNet(CellNetwork):
         return self.space.best(scores)
 
 
-def _cycle(split, batch_size: int, seed: int, device: torch.device) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def _cycle(
+    split: Split, batch_size: int, seed: int, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     for epoch in itertools.count():
         yield from iterate_batches(
             split, batch_size, shuffle=True, generator=make_generator(derive_seed(seed, epoch)), device=device

@@ -85,6 +85,8 @@ class FuseConfig:
 class FusedModel(nn.Module):
     """log Σ_i softmax(β)_i softmax(f_i(x)): returns log-probabilities, so cross-entropy on it is the mixture NLL."""
 
+    beta: torch.Tensor  # a buffer, so that it moves with the model but takes no gradient
+
     def __init__(self, candidates: list[nn.Module], beta: torch.Tensor) -> None:
         super().__init__()
         self.candidates = nn.ModuleList(candidates)

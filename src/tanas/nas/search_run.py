@@ -73,7 +73,7 @@ class SearchRun:
         self.history: list[StageRecord] = []
         self.stop_reason = stop_reason
         self.outcome: SearchOutcome | None = None
-        self._bar_args = {"total": total, "desc": strategy, "quiet": quiet, "unit": unit}
+        self._bar_total, self._bar_quiet, self._bar_unit = total, quiet, unit
         self._clock: BudgetClock | None = None
         self._bar: Any = None
 
@@ -89,7 +89,7 @@ class SearchRun:
     # ----------------------------------------------------------------- the loop
     def __enter__(self) -> SearchRun:
         self._clock = BudgetClock(self.budget)
-        self._bar = progress(**self._bar_args)
+        self._bar = progress(total=self._bar_total, desc=self.strategy, quiet=self._bar_quiet, unit=self._bar_unit)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:

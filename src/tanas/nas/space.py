@@ -245,7 +245,9 @@ class SearchSpace:
                 if op == chosen:
                     break
                 rank += self._completions(edge + 1, self._step(state, edge, op))
-            state = self._step(state, edge, chosen)
+            nxt = self._step(state, edge, chosen)
+            assert nxt is not None  # g is a member, so none of its prefixes leaves the space
+            state = nxt
         return rank
 
     def unrank(self, index: int) -> Genotype:
@@ -253,12 +255,13 @@ class SearchSpace:
         if not 0 <= index < self.size:
             raise SearchSpaceError(f"index {index} is outside the space of {self.size} genotypes")
         ops: list[str] = []
-        state: _State | None = self._start()
+        state = self._start()
         for edge in range(NUM_EDGES):
             for op in self.universe:
-                nxt = self._step(state, edge, op)  # type: ignore[arg-type]
+                nxt = self._step(state, edge, op)
                 count = self._completions(edge + 1, nxt)
                 if index < count:
+                    assert nxt is not None  # a dead prefix has no completions
                     ops.append(op)
                     state = nxt
                     break
@@ -332,7 +335,8 @@ class SearchSpace:
                 return (0.0, ()) if self._accepts(state) else (neg, ())
             key = (edge, state)
             if key not in memo:
-                best_v, best_ops, found = neg, (), False
+                best_ops: tuple[str, ...] = ()
+                best_v, found = neg, False
                 for op in self.universe:
                     nxt = self._step(state, edge, op)
                     if self._completions(edge + 1, nxt) == 0:

@@ -99,7 +99,7 @@ class TanasConfig:
 
     k: int = 2
     radius: int = 1
-    probe: Any = None
+    probe: str | ProbeConfig | None = None
     probe_seeds: int = 1
     kind: str = "empirical"
     head: str = "refit"
@@ -118,9 +118,11 @@ class TanasConfig:
             raise StrategyConfigError("TA-NAS fuse must be a tanas.nas.FuseConfig")
 
     def to_dict(self) -> dict[str, Any]:
-        probe = self.probe
-        if probe is not None and not isinstance(probe, str):
-            probe = asdict(probe) if dataclasses.is_dataclass(probe) else dict(probe)
+        probe: str | dict[str, Any] | None
+        if self.probe is None or isinstance(self.probe, str):
+            probe = self.probe
+        else:
+            probe = asdict(self.probe) if dataclasses.is_dataclass(self.probe) else dict(self.probe)
         return {
             "k": self.k,
             "radius": self.radius,
@@ -231,6 +233,7 @@ def _add_target(
     device: torch.device | str | None,
 ) -> AddResult:
     """List the target in the zoo with its probes and Fishers (trained, or reused); the counts go on ``plan``."""
+    assert plan.probe_config is not None  # the preparation resolved it when it made the plan
     added = zoo.add_task(
         task,
         name=plan.target,
@@ -352,7 +355,7 @@ def plan_search(
         for n in result.neighbors
     ]
     plan.used = [n.name for n in chosen]
-    genotypes = [as_genotype(n.genotype) for n in chosen]
+    genotypes = [as_genotype(n.genotype) for n in chosen if n.genotype is not None]  # all of them: see above
     radius = config.radius
     space = SearchSpace.restricted(genotypes, radius=radius)
     while space.size < 2 and radius < 6:  # one genotype and radius 0: nothing to search; widen minimally
@@ -564,7 +567,7 @@ def run_tanas(
 ) -> TanasResult:
     """The whole TA-NAS pipeline (steps 1–7): ``run_search(task, "tanas", config, ...)``; returns the
     ``result.json`` record. The genotype found is stored in the zoo for the target."""
-    return run_search(
+    result = run_search(
         task,
         "tanas",
         config,
@@ -581,6 +584,8 @@ def run_tanas(
         exclude=exclude,
         data_root=data_root,
     )
+    assert isinstance(result, TanasResult)  # the strategy's finish step (_store_winner) makes one
+    return result
 
 
 # --------------------------------------------------------------------------- zoo seeding
