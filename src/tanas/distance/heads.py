@@ -138,6 +138,7 @@ def fit_linear_head(
 
     optimiser.step(closure)
     loss = closure()
+    assert w.grad is not None and b.grad is not None  # the closure has just set them
     grad_norm = float(max(w.grad.abs().max(), b.grad.abs().max()))
     iterations = int(optimiser.state[w].get("n_iter", 0))
     info = HeadFit(loss=float(loss), grad_norm=grad_norm, iterations=iterations, converged=grad_norm <= 10 * tol)
@@ -173,7 +174,7 @@ def refit_head(
     with torch.no_grad():
         refit.head.weight.copy_(w.to(refit.head.weight.dtype))
         refit.head.bias.copy_(b.to(refit.head.bias.dtype))
-    refit.refit_info = info
+    refit.refit_info = info  # type: ignore[assignment]  # torch types Module.__setattr__ as Tensor | Module only
     return refit
 
 

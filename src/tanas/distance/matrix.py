@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 import torch
 
@@ -32,6 +32,15 @@ def _none_to_nan(rows: Any) -> Any:
     if isinstance(rows, list):
         return [_none_to_nan(r) for r in rows]
     return float("nan") if rows is None else float(rows)
+
+
+class _FisherKw(TypedDict):
+    """The Fisher settings every :func:`transfer_fisher` call of one matrix shares."""
+
+    kind: str
+    device: torch.device
+    method: str
+    quiet: bool
 
 
 @dataclass
@@ -166,7 +175,7 @@ class _SeedProbes:
         seed: int,
         device: torch.device,
         quiet: bool,
-        fisher_kw: dict[str, Any],
+        fisher_kw: _FisherKw,
         records: list[dict[str, Any]],
         bar: Any,
     ) -> None:
@@ -260,7 +269,7 @@ def distance_matrix(
     names = [t.name for t in tasks]
     n = len(tasks)
     probe_seeds = [seed + i for i in range(seeds)]
-    fisher_kw = dict(kind=kind, device=dev, method=fisher_method, quiet=True)
+    fisher_kw = _FisherKw(kind=kind, device=dev, method=fisher_method, quiet=True)
     start = time.perf_counter()
     records: list[dict[str, Any]] = []
     per_seed: list[list[list[float]]] = []
@@ -366,6 +375,7 @@ def distance_matrix(
             (
                 {"task": t.name, "from": shape_text(t.adapter["from_shape"]), "adapter": t.adapter["key"]}
                 for t in adapted.values()
+                if t.adapter is not None  # all of them: adapt_task records its adapter
             ),
             key=lambda r: (r["task"], r["adapter"]),
         )
