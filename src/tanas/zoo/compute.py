@@ -106,6 +106,7 @@ class Compute:
                 to_json(record.to_dict(), "probe record"),
             )
             row = self.artifacts.probe(task_id, chash, seed)
+            assert row is not None  # ours, or another process's that the INSERT OR IGNORE kept
         if stats is not None:
             stats.probes_trained += 1
         # If another process committed this probe first, use its weights, not ours.
@@ -151,6 +152,7 @@ class Compute:
             self.objects.ensure_locked(sha, data)
             self.artifacts.insert_fisher(probe_row["id"], kind, sha, seconds)
             row = self.artifacts.fisher(probe_row["id"], kind)
+            assert row is not None  # ours, or another process's that the INSERT OR IGNORE kept
         if stats is not None:
             stats.fishers_computed += 1
         return probe_row, row["object"]
@@ -185,6 +187,7 @@ class Compute:
         else:
             label = source_row["name"]
             prow = self.artifacts.probe(int(source_row["id"]), target.chash, seed)
+            assert prow is not None  # a source is compared only when it has a probe for every seed
             model, _ = self.model_from_row(prow, what=f"probe of {label} seed {seed}")
             fisher_ab = transfer_fisher(
                 model, target.task(), same_task=False, head=options.head, kind=options.kind, seed=seed, device=device
@@ -200,6 +203,7 @@ class Compute:
         from tanas.distance import transfer_score
 
         prow = self.artifacts.probe(int(source_row["id"]), target.chash, seed)
+        assert prow is not None  # a source is compared only when it has a probe for every seed
         model, _ = self.model_from_row(prow, what=f"probe of {source_row['name']} seed {seed}")
         return transfer_score(model, target.task(), method, device=device)
 

@@ -287,6 +287,7 @@ class Nearest:
             from tanas.data.adapt import adapt_task
 
             task = adapt_task(fishers.task(), shape)
+            assert task.adapter is not None  # adapt_task records its adapter on the task
             row = self.tasks.by_fingerprint(task.fingerprint())
             adapted = Target(
                 label=target.label,

@@ -116,7 +116,12 @@ class ObjectStore:
         orphaned = []
         for path in self.files():
             stem = path.name[: -len(_SUFFIX)] if path.name.endswith(_SUFFIX) else None
-            if not _OBJECT_NAME.match(path.name) or stem not in referenced or path.parent.name != stem[:2]:
+            if (
+                not _OBJECT_NAME.match(path.name)
+                or stem is None
+                or stem not in referenced
+                or path.parent.name != stem[:2]
+            ):
                 orphaned.append(path)
         return orphaned + self.stale_tmp_files()
 

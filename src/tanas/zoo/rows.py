@@ -167,7 +167,7 @@ class TaskRows:
                     None if name is None else now(),
                 ),
             )
-            return int(cursor.lastrowid), name
+            return _inserted_id(cursor), name
 
     def delete(self, task_id: int) -> None:
         """Delete a task row; its probes, Fishers, searches and genotypes go with it (ON DELETE CASCADE)."""
@@ -184,7 +184,7 @@ class TaskRows:
                 "INSERT INTO genotypes (task_id, genotype, score, search_id, created_at) VALUES (?, ?, ?, ?, ?)",
                 (row["id"], json.dumps(ops), score, cursor.lastrowid, now()),
             )
-            return int(cursor.lastrowid)
+            return _inserted_id(cursor)
 
     def genotypes(self, task_id: int) -> list[GenotypeEntry]:
         """Every genotype stored for the task, best first (earliest on ties)."""
@@ -196,6 +196,12 @@ class TaskRows:
             "SELECT genotype FROM genotypes WHERE task_id = ? ORDER BY score DESC, id ASC LIMIT 1", (task_id,)
         ).fetchone()
         return None if best is None else json.loads(best[0])
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The id of the row the INSERT on ``cursor`` just made (sqlite3 types it as optional for other statements)."""
+    assert cursor.lastrowid is not None
+    return int(cursor.lastrowid)
 
 
 def _genotype_entry(row: sqlite3.Row) -> GenotypeEntry:
