@@ -126,8 +126,10 @@ def plot_cell(genotype: Sequence[str], path: str | Path, *, title: str = "") -> 
         keep = slice(5, 44)  # stop short of the node discs
         ax.plot(curve[keep, 0], curve[keep, 1], color="tab:gray", lw=1.2)
         ax.annotate("", xy=curve[44], xytext=curve[41], arrowprops=dict(arrowstyle="-|>", color="tab:gray", lw=1.2))
+        label_x, label_y = curve[25]
         ax.text(
-            *curve[25],
+            label_x,
+            label_y,
             op,
             fontsize=7,
             ha="center",
