@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -54,6 +54,10 @@ from tanas.nas.task_aware import ensure_genotype
 from tanas.probe import ProbeConfig
 from tanas.report.tables import format_distance_matrix
 from tanas.runtime import atomic_write_text, derive_seed, resolve_device
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tanas.distance import DistanceMatrix
+    from tanas.zoo import TaskZoo
 
 SUITE = "paper-digits"
 TARGET = "T2"
@@ -163,7 +167,7 @@ def _zoo_name(task: Task) -> str:
 
 
 def zoo_distance_matrix(
-    zoo: Any,
+    zoo: TaskZoo,
     names: list[str],
     *,
     labels: list[str] | None = None,
@@ -173,7 +177,7 @@ def zoo_distance_matrix(
     head: str = "refit",
     device: str | torch.device | None = None,
     quiet: bool = True,
-) -> Any:
+) -> DistanceMatrix:
     """The FTD matrix between zoo tasks ``names`` (rows: source, columns: target), read through
     :meth:`TaskZoo.nearest`, so every probe, Fisher and distance the zoo holds is reused.
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from tanas.data.sources import Source
 from tanas.data.tasks import VAL_FRACTION, TaskSpec, parse_spec
@@ -49,7 +49,7 @@ SUITE_HELP = {
 }
 
 
-def suite_specs(suite: str, load: Any) -> list[TaskSpec]:
+def suite_specs(suite: str, load: Callable[[str], Source]) -> list[TaskSpec]:
     """The four specs of ``suite``, named T0..T3. ``load(source_name)`` loads a source (CIFAR-100 only)."""
     source_name, members = SUITES[suite]
     if suite == "paper-cifar100":

@@ -70,7 +70,7 @@ class Compute:
         chash: str,
         seed: int,
         *,
-        device: Any,
+        device: str | torch.device | None,
         quiet: bool,
         stats: Counters | None,
     ) -> tuple[sqlite3.Row, ProbeNet | None]:
@@ -121,7 +121,7 @@ class Compute:
         seed: int,
         kind: str,
         *,
-        device: Any,
+        device: str | torch.device | None,
         quiet: bool,
         stats: Counters | None,
     ) -> tuple[sqlite3.Row, str]:
@@ -177,7 +177,7 @@ class Compute:
         target: TargetFishers,
         fisher_bb: dict[str, torch.Tensor],
         options: NearestOptions,
-        device: Any,
+        device: str | torch.device | None,
     ) -> float:
         """FTD d(source→target) for one seed, from the target's F_{b→b} and the source probe's F_{a→b}."""
         from tanas.distance import fisher_task_distance, transfer_fisher
@@ -198,7 +198,9 @@ class Compute:
             )
         )
 
-    def score(self, source_row: sqlite3.Row, seed: int, target: TargetFishers, method: str, device: Any) -> float:
+    def score(
+        self, source_row: sqlite3.Row, seed: int, target: TargetFishers, method: str, device: str | torch.device | None
+    ) -> float:
         """The transferability score ``method`` of the source's probe (one seed) on the target's data."""
         from tanas.distance import transfer_score
 
@@ -224,7 +226,7 @@ class TargetFishers:
         config: dict[str, Any],
         chash: str,
         kind: str,
-        device: Any,
+        device: str | torch.device | None,
         data_root: str | None,
     ) -> None:
         self.compute, self._task, self.row, self.fingerprint = compute, task, row, fingerprint

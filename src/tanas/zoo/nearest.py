@@ -31,6 +31,8 @@ from tanas.zoo.rows import ArtifactRows, TaskRows
 from tanas.zoo.values import check_kind, seed_list
 
 if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
     from tanas.data import Task
     from tanas.probe import ProbeConfig
 
@@ -143,7 +145,7 @@ class Nearest:
         probe: str | ProbeConfig | None,
         seeds: int | Sequence[int] | None,
         exclude: Sequence[str],
-        device: Any,
+        device: str | torch.device | None,
         data_root: str | None,
         quiet: bool,
     ) -> NearestResult:
@@ -269,7 +271,7 @@ class Nearest:
         cfg: dict[str, Any],
         chash: str,
         options: NearestOptions,
-        device: Any,
+        device: str | torch.device | None,
         data_root: str | None,
     ) -> dict[tuple[int, ...], View]:
         """The target as each source input format sees it: itself for its own format, else adapted.
@@ -341,7 +343,7 @@ class Nearest:
         options: NearestOptions,
         chash: str,
         *,
-        device: Any,
+        device: str | torch.device | None,
         quiet: bool,
     ) -> None:
         """Compute each missing value, cache it (one transaction each) and add it to ``plan.values``."""

@@ -21,6 +21,7 @@ from tanas.zoo.values import now
 
 if TYPE_CHECKING:  # pragma: no cover
     from tanas.data import Task
+    from tanas.probe import ProbeConfig
     from tanas.zoo.nearest import NearestOptions
 
 _GENOTYPES = (
@@ -254,7 +255,9 @@ class ArtifactRows:
         """Forget a probe and (by cascade) its Fishers."""
         self.db.execute("DELETE FROM probes WHERE id = ?", (probe_id,))
 
-    def select_probe(self, task_id: int, label: str, seed: int, probe: Any, chash: str | None) -> sqlite3.Row:
+    def select_probe(
+        self, task_id: int, label: str, seed: int, probe: str | ProbeConfig | None, chash: str | None
+    ) -> sqlite3.Row:
         """The one probe row of (task, seed): of the probe named ``probe`` (a str), of config hash ``chash``
         (when ``probe`` is a ProbeConfig), or the only one (``probe`` None)."""
         rows = self.db.execute("SELECT * FROM probes WHERE task_id = ? AND seed = ?", (task_id, seed)).fetchall()

@@ -34,6 +34,8 @@ from tanas.zoo.rows import ArtifactRows, TaskRows
 from tanas.zoo.values import check_kind, seed_list, to_json, validate_genotype
 
 if TYPE_CHECKING:  # pragma: no cover
+    import sqlite3
+
     import torch
 
     from tanas.data import Task
@@ -230,7 +232,7 @@ class TaskZoo:
             )
         return self._objects.load_tensors(fisher["object"], f"{kind} Fisher of {label} seed {seed}")
 
-    def _probe_row_for(self, task: str | Task, seed: int, probe: str | ProbeConfig | None) -> tuple[str, Any]:
+    def _probe_row_for(self, task: str | Task, seed: int, probe: str | ProbeConfig | None) -> tuple[str, sqlite3.Row]:
         row = self._tasks.for_task(task)
         label = row["name"] or row["spec"]
         chash = None if probe is None or isinstance(probe, str) else self.config_key(probe)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -27,6 +27,8 @@ ENGINES: dict[str, Callable[[nn.Module], Engine]] = {
     "vmap": VmapEngine,
     "loop": LoopEngine,
 }
+
+T = TypeVar("T")
 
 # Relative L2 error above which an engine is judged to disagree with the loop.
 _VERIFY_RTOL = 1e-3
@@ -50,7 +52,7 @@ def _relative_error(got: dict[str, Tensor], reference: dict[str, Tensor]) -> tup
     return math.sqrt(err2), math.sqrt(scale2)
 
 
-def _timed(fn: Callable[[], Any], device: torch.device) -> tuple[Any, float]:
+def _timed(fn: Callable[[], T], device: torch.device) -> tuple[T, float]:
     """``fn()`` and the wall-clock seconds it took (waiting for the GPU where there is one)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
