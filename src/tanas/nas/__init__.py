@@ -19,18 +19,21 @@ TA-NAS pipeline (``tanas.nas.task_aware``) may.
 from tanas.errors import GenotypeError, SearchSpaceError, StrategyConfigError
 from tanas.genotypes import EDGES, OP_NAMES, Genotype
 from tanas.nas.common import Budget, SearchOutcome, StageRecord, TrainConfig, time_to_match
-from tanas.nas.darts import DartsConfig, SuperNet, darts_search
 from tanas.nas.final import FinalResult, final_evaluation
-
-# Importing a strategy registers it; this order (fuse, random, darts, tanas) is the registry's.
-from tanas.nas.fuse import FuseConfig, fuse_search
 from tanas.nas.network import build_network, count_parameters
-from tanas.nas.random_search import RandomConfig, random_search
 from tanas.nas.registry import STRATEGIES, StrategySpec, get_strategy, register_strategy, run_search, strategy_config
 from tanas.nas.result import SearchResult
 from tanas.nas.search_run import SearchRun
 from tanas.nas.space import SearchSpace
+
+# Importing a strategy registers it; this order (fuse, random, darts, tanas) is the registry's,
+# so the import sorter must leave it alone.
+# isort: off
+from tanas.nas.fuse import FuseConfig, fuse_search
+from tanas.nas.random_search import RandomConfig, random_search
+from tanas.nas.darts import DartsConfig, SuperNet, darts_search
 from tanas.nas.task_aware import TanasConfig, TanasResult, run_tanas
+# isort: on
 
 __all__ = [
     "EDGES",
