@@ -99,7 +99,9 @@ class TanasConfig:
 
     k: int = 2
     radius: int = 1
-    probe: str | ProbeConfig | None = None
+    # str | ProbeConfig | None; kept Any because strategy_config reads these hints at run time
+    # (an --opt string is coerced by them) and ProbeConfig is imported for type checking only
+    probe: Any = None
     probe_seeds: int = 1
     kind: str = "empirical"
     head: str = "refit"
@@ -118,11 +120,10 @@ class TanasConfig:
             raise StrategyConfigError("TA-NAS fuse must be a tanas.nas.FuseConfig")
 
     def to_dict(self) -> dict[str, Any]:
-        probe: str | dict[str, Any] | None
-        if self.probe is None or isinstance(self.probe, str):
-            probe = self.probe
-        else:
-            probe = asdict(self.probe) if dataclasses.is_dataclass(self.probe) else dict(self.probe)
+        probe = self.probe
+        if probe is not None and not isinstance(probe, str):
+            is_config = dataclasses.is_dataclass(probe) and not isinstance(probe, type)  # asdict takes instances
+            probe = asdict(probe) if is_config else dict(probe)
         return {
             "k": self.k,
             "radius": self.radius,
