@@ -8,6 +8,7 @@ files), :class:`~tanas.zoo.compute.Compute` (probes, Fishers, distances),
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -126,9 +127,14 @@ class TaskZoo:
         """
         return self._configs.key(config)
 
-    def resolve_probe_config(self, probe: "str | ProbeConfig | None" = None) -> "ProbeConfig":
-        """A ProbeConfig for training: the zoo's config of that name if it has one, else the default."""
-        return self._configs.resolve(probe)
+    def resolve_probe_config(self, probe: "str | ProbeConfig | None" = None, **overrides: Any) -> "ProbeConfig":
+        """A ProbeConfig for training: the zoo's config of that name if it has one, else the default.
+
+        ``overrides`` (e.g. ``epsilon=0.05``) replace fields of that config; None values are ignored.
+        """
+        config = self._configs.resolve(probe)
+        changes = {key: value for key, value in overrides.items() if value is not None}
+        return dataclasses.replace(config, **changes) if changes else config
 
     # ------------------------------------------------------------------ adding
 
