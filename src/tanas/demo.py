@@ -25,6 +25,7 @@ target's probe and distances come from the zoo's cache (the summary says so).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -107,6 +108,12 @@ class DemoConfig:
         return cls(budget_seconds=6.0, seed_budget_seconds=3.0, C=4, candidates=3, rounds=1, epochs_per_round=3,
                    stages=8, patience=2, probe_seeds=1, probe_epsilon=0.05, probe_max_epochs=8, final_seeds=2,
                    final_epochs=4)
+
+    @classmethod
+    def preset(cls, quick: bool = False, *, budget_seconds: float | None = None) -> "DemoConfig":
+        """The :meth:`quick` or :meth:`full` preset, with its search budget replaced when ``budget_seconds`` is given."""
+        base = cls.quick() if quick else cls.full()
+        return base if budget_seconds is None else dataclasses.replace(base, budget_seconds=budget_seconds)
 
     def fuse(self) -> FuseConfig:
         return FuseConfig(candidates=self.candidates, rounds=self.rounds, epochs_per_round=self.epochs_per_round,
