@@ -3,9 +3,9 @@
 For a target task, in order:
 
 1. train (or reuse) the target's probe and its Fisher, and list the target in the zoo;
-2. compute the FTD d(a→target) from every zoo task a (:meth:`TaskZoo.nearest`,
-   which caches probes, Fishers and distances);
-3. take the ``k`` nearest tasks that have a best genotype;
+2. compute the FTD d(a→target) from every zoo task a, or a transferability score
+   (``method``; :meth:`TaskZoo.nearest`, which caches probes, Fishers, distances and scores);
+3. take the ``k`` nearest tasks (least FTD, or highest score) that have a best genotype;
 4. restrict the space to the per-edge union of their genotypes' ops, plus every
    cell within ``radius`` edge changes of one of them
    (:meth:`SearchSpace.restricted`);
@@ -45,11 +45,12 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import torch
 
 from tanas.data import Task
+from tanas.distance import higher_is_better
 from tanas.errors import ConfigError, StrategyConfigError
 from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.common import Budget, SearchOutcome, TrainConfig
@@ -64,12 +65,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from tanas.zoo import AddResult, TaskZoo
 
 __all__ = [
+    "GenotypeSearch",
     "GenotypeSeed",
     "TanasConfig",
     "TanasOutcome",
     "TanasPlan",
     "TanasResult",
     "ensure_genotype",
+    "ensure_genotypes",
     "plan_search",
     "run_tanas",
     "tanas_search",
@@ -93,6 +96,9 @@ class TanasConfig:
         probe_seeds: probe seeds 0..N-1 whose distances are averaged.
         kind: Fisher kind (``empirical``, ``exact`` or ``mc``).
         head: how a source probe meets the target's labels (``refit`` or ``pad``).
+        method: how zoo tasks are ranked for the target: ``ftd`` (least distance first) or a
+            transferability score, ``leep``, ``nce``, ``logme`` or ``hscore`` (highest first);
+            see :meth:`TaskZoo.nearest`.
         fuse: the FUSE settings of the search (C and N set the network size).
     """
 
@@ -102,6 +108,7 @@ class TanasConfig:
     probe_seeds: int = 1
     kind: str = "empirical"
     head: str = "refit"
+    method: str = "ftd"
     fuse: FuseConfig = field(default_factory=FuseConfig)
 
     def __post_init__(self) -> None:
@@ -115,13 +122,19 @@ class TanasConfig:
             raise StrategyConfigError(f"TA-NAS head must be 'refit' or 'pad', got {self.head!r}")
         if not isinstance(self.fuse, FuseConfig):
             raise StrategyConfigError("TA-NAS fuse must be a tanas.nas.FuseConfig")
+        from tanas.zoo import NearestOptions
+
+        try:
+            NearestOptions(method=self.method)  # the zoo's rule: ftd or a score (task2vec refused, with why)
+        except ConfigError as exc:
+            raise StrategyConfigError(f"TA-NAS method: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         probe = self.probe
         if probe is not None and not isinstance(probe, str):
             probe = asdict(probe) if dataclasses.is_dataclass(probe) else dict(probe)
         return {"k": self.k, "radius": self.radius, "probe": probe, "probe_seeds": self.probe_seeds,
-                "kind": self.kind, "head": self.head, "fuse": self.fuse.to_dict()}
+                "kind": self.kind, "head": self.head, "method": self.method, "fuse": self.fuse.to_dict()}
 
 
 @dataclass
@@ -178,10 +191,12 @@ class TanasOutcome(SearchOutcome):
 class TanasResult(SearchResult):
     """``result.json`` of a TA-NAS search: the common schema plus
 
-    ``nearest`` ([{"name", "distance", "std", "per_seed", "genotype", "used"}], nearest first),
+    ``nearest`` ([{"name", "distance" (or "score" for a score method), "std", "per_seed", "genotype", "used"}],
+    best first),
     ``full_space_size``, ``fallback`` (None, or why the zoo could not guide the search),
     ``overhead`` (probe/distance seconds and what was trained, computed or cached) and
-    ``zoo`` (zoo path, target name, k, radius, probe config, exclusions, stored genotype id).
+    ``zoo`` (zoo path, target name, k, radius, probe config, method, higher_is_better, exclusions, stored
+    genotype id).
     ``space_size`` is the size of the space searched (the restricted one).
     """
 
@@ -277,13 +292,14 @@ def plan_search(
     target_name = plan.target
     plan.probe_seconds = time.perf_counter() - start
 
-    # Step 2: FTD from every (non-excluded) zoo task to the target.
+    # Step 2: FTD (or the score) from every (non-excluded) zoo task to the target, best first.
     start = time.perf_counter()
     leave_out = set(excluded)
     if added.entry.genotype is None:
         leave_out.add(target_name)
     result = zoo.nearest(target_name, probe=probe_cfg, seeds=seeds, kind=config.kind, head=config.head,
-                         exclude=sorted(leave_out), device=device, data_root=data_root, quiet=quiet)
+                         method=config.method, exclude=sorted(leave_out), device=device, data_root=data_root,
+                         quiet=quiet)
     plan.distances_computed, plan.distances_cached = result.computed, result.cached
     plan.skipped = dict(result.skipped)
 
@@ -294,7 +310,8 @@ def plan_search(
         plan.distance_seconds = time.perf_counter() - start
         return plan
     used = {n.name for n in chosen}
-    plan.nearest = [{"name": n.name, "distance": n.distance, "std": n.std,
+    value = "score" if result.higher_is_better else "distance"  # named as `tanas zoo nearest --json` names it
+    plan.nearest = [{"name": n.name, value: n.distance, "std": n.std,
                      "per_seed": {str(s): v for s, v in sorted(n.per_seed.items())},
                      "genotype": n.genotype, "used": n.name in used} for n in result.neighbors]
     plan.used = [n.name for n in chosen]
@@ -371,7 +388,8 @@ def _store_winner(
     record = {
         "strategy": "tanas", "task": task.spec, "val_acc": found.val_acc,
         "test_acc": base.test_acc, "search_seconds": found.search_seconds, "space_size": plan.space.size,
-        "nearest": [{k: n[k] for k in ("name", "distance", "std")} for n in plan.nearest if n["used"]],
+        "nearest": [{k: v for k, v in n.items() if k in ("name", "distance", "score", "std")}
+                    for n in plan.nearest if n["used"]],
         "fallback": plan.fallback, "seed": seed, "C": config.fuse.C, "N": config.fuse.N, "budget": budget.to_dict(),
         "device": str(device),
     }
@@ -389,7 +407,7 @@ def _store_winner(
         zoo={"path": zoo_path, "target": plan.target, "k": config.k, "radius": plan.radius,
              "radius_asked": config.radius, "used": plan.used, "excluded": plan.excluded, "skipped": plan.skipped,
              "probe": plan.probe, "probe_seeds": config.probe_seeds, "kind": config.kind, "head": config.head,
-             "genotype_id": genotype_id},
+             "method": config.method, "higher_is_better": higher_is_better(config.method), "genotype_id": genotype_id},
     )
 
 
@@ -531,3 +549,35 @@ def ensure_genotype(
     genotype_id = zoo.put_genotype(entry.name, outcome.genotype.to_json(), outcome.val_acc, record)
     return GenotypeSeed(name=entry.name, genotype=outcome.genotype.to_json(), score=outcome.val_acc, searched=True,
                         search_seconds=outcome.search_seconds, genotype_id=genotype_id)
+
+
+@dataclass(frozen=True)
+class GenotypeSearch:
+    """How ``tanas zoo add --search`` gives each added task a best genotype: a full-space search by
+    ``strategy`` (only ``fuse``) with a wall-clock budget of ``budget_seconds`` per task."""
+
+    strategy: str = "fuse"
+    budget_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.strategy != "fuse":
+            raise ConfigError(f"--search {self.strategy!r} is not supported: use --search fuse")
+        if not self.budget_seconds > 0:
+            raise ConfigError(f"--budget-seconds must be positive, got {self.budget_seconds}")
+
+
+def ensure_genotypes(
+    zoo: "TaskZoo",
+    added: Iterable["AddResult"],
+    search: GenotypeSearch,
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    data_root: str | None = None,
+    quiet: bool = False,
+) -> Iterator[GenotypeSeed]:
+    """:func:`ensure_genotype` for each task that :meth:`TaskZoo.add` returned, in turn; yields each
+    :class:`GenotypeSeed` as soon as it is found, so that a caller can report as it goes."""
+    for result in added:
+        yield ensure_genotype(zoo, result.entry.name, budget=Budget(seconds=search.budget_seconds), task=result.task,
+                              seed=seed, device=device, data_root=data_root, quiet=quiet)
