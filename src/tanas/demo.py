@@ -111,7 +111,7 @@ class DemoConfig:
 
     @classmethod
     def preset(cls, quick: bool = False, *, budget_seconds: float | None = None) -> "DemoConfig":
-        """The :meth:`quick` or :meth:`full` preset, with its search budget replaced when ``budget_seconds`` is given."""
+        """The :meth:`quick` or :meth:`full` preset; ``budget_seconds``, when given, replaces its search budget."""
         base = cls.quick() if quick else cls.full()
         return base if budget_seconds is None else dataclasses.replace(base, budget_seconds=budget_seconds)
 
