@@ -145,6 +145,39 @@ def test_exclude_leaves_the_target_out(zoo_dir: Path, tmp_path: Path, cli_inproc
         assert key in data
 
 
+def test_a_score_method_ranks_the_zoo_highest_first(zoo_dir: Path, tmp_path: Path, cli_inproc) -> None:
+    out = tmp_path / "run"
+    res = cli_inproc("search", "paper-digits/T1", "--strategy", "tanas", "--method", "leep", "--zoo", str(zoo_dir),
+                     "-k", "1", "--budget-epochs", "1", "--C", "4", "--final-seeds", "1", "--final-epochs", "1",
+                     "--out", str(out), "--json", "--quiet")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["zoo"]["method"] == "leep" and data["zoo"]["higher_is_better"] is True
+    assert data["config"]["tanas"]["method"] == "leep"
+    scores = [n["score"] for n in data["nearest"]]
+    assert len(scores) == 2 and scores == sorted(scores, reverse=True) and all("distance" not in n for n in data["nearest"])
+    best = data["nearest"][0]
+    assert best["used"] and data["zoo"]["used"] == [best["name"]]
+    assert data["history"][0]["candidates"][0]["genotype"] == best["genotype"]  # FUSE starts from the best source
+    with TaskZoo(zoo_dir, create=False) as store:
+        record = store.get("paper-digits/T1").best.record
+        assert record["nearest"] == [{"name": best["name"], "score": best["score"], "std": best["std"]}]
+
+
+def test_method_errors_are_one_line(zoo_dir: Path, tmp_path: Path, cli_inproc) -> None:
+    base = ("search", "paper-digits/T2", "--budget-epochs", "1", "--final-seeds", "0", "--zoo", str(zoo_dir),
+            "--out", str(tmp_path / "o"))
+    res = cli_inproc(*base, "--strategy", "tanas", "--method", "bogus")
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1 and "unknown zoo method 'bogus'" in res.stderr
+    res = cli_inproc(*base, "--strategy", "tanas", "--method", "task2vec")
+    assert res.returncode == 2 and "tanas distance --method task2vec" in res.stderr
+    res = cli_inproc(*base, "--strategy", "fuse", "--method", "leep")
+    assert res.returncode == 2 and "only apply to --strategy tanas" in res.stderr
+    with pytest.raises(StrategyConfigError, match="method"):
+        TanasConfig(method="logme ")
+    assert TanasConfig().method == "ftd" and TanasConfig(method="nce").to_dict()["method"] == "nce"
+
+
 def test_every_zoo_task_excluded_or_without_genotype_falls_back(digits: dict, tmp_path: Path) -> None:
     with TaskZoo(tmp_path / "zoo") as zoo:
         zoo.add("paper-digits/T0", probe=TINY_PROBE, seeds=1, quiet=True)

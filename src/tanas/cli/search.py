@@ -45,17 +45,17 @@ def _search_space(value: str) -> Any:
 def _echo_tanas(result: Any) -> None:
     if getattr(result, "strategy", None) != "tanas":
         return
+    method, better = result.zoo.get("method", "ftd"), bool(result.zoo.get("higher_is_better"))
+    key = "score" if better else "distance"
     if result.fallback:
         typer.echo(f"  fallback  {result.fallback}: searched the full space with FUSE")
     else:
-        method, better = result.zoo.get("method", "ftd"), bool(result.zoo.get("higher_is_better"))
-        key = "score" if better else "distance"
         near = ", ".join(f"{n['name']} {n[key]:.3f} ± {n['std']:.3f}" for n in result.nearest if n["used"])
         typer.echo(f"  nearest   {near}  ({method_name(method)}, {value_kind(better)}; restricted space "
                    f"{result.space_size:,} of {result.full_space_size:,})")
     o = result.overhead
     typer.echo(f"  prep      {o.get('prep_seconds', 0.0):.1f} s of the search: {o.get('probes_trained', 0)} probe(s) "
-               f"trained, {o.get('distances_computed', 0)} distance(s) computed, {o.get('distances_cached', 0)} cached")
+               f"trained, {o.get('distances_computed', 0)} {key}(s) computed, {o.get('distances_cached', 0)} cached")
     typer.echo(f"  zoo       stored the genotype for {result.zoo.get('target')} in {result.zoo.get('path')}")
 
 
