@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,9 +14,9 @@ def demo_cmd(
     out: Annotated[str, typer.Option("--out", help="Folder for the results, figures and report.html.")] = "tanas-demo",
     quick: Annotated[bool, typer.Option("--quick", help="A smoke-sized run (about a minute on two CPU cores).")
                      ] = False,
-    zoo: Annotated[Optional[str], typer.Option(
+    zoo: Annotated[str | None, typer.Option(
         "--zoo", help="Zoo folder to build or reuse (default OUT/zoo).")] = None,
-    budget_seconds: Annotated[Optional[float], typer.Option(
+    budget_seconds: Annotated[float | None, typer.Option(
         "--budget-seconds", help="Search budget of each strategy on the target (default 60, or 6 with --quick).")
     ] = None,
     seed: Seed = 0,

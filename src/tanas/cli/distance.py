@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -24,7 +24,7 @@ from tanas.cli.output import emit_json, method_name, value_kind
 
 
 def distance_cmd(
-    specs: Annotated[List[str], typer.Argument(
+    specs: Annotated[list[str], typer.Argument(
         metavar="TASK", help="Task specs or suite names (a suite expands to T0..T3); two tasks or more.")],
     probe: Annotated[str, typer.Option("--probe", help="Probe network: cnn, resnet18, vgg16 or densenet121.")] = "cnn",
     seeds: Annotated[int, typer.Option(
@@ -44,10 +44,10 @@ def distance_cmd(
         "--method", help="A distance (lower is nearer): ftd, or task2vec (symmetric baseline: one probe, trained "
         f"on the task with the most classes); or a transferability score (higher is better): {SCORES_TEXT}.")
     ] = "ftd",
-    epsilon: Annotated[Optional[float], typer.Option(
+    epsilon: Annotated[float | None, typer.Option(
         "--epsilon", help="Probe target validation error (default 0.02).")] = None,
-    max_epochs: Annotated[Optional[int], typer.Option("--max-epochs", help="Probe epoch cap (default 100).")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(
+    max_epochs: Annotated[int | None, typer.Option("--max-epochs", help="Probe epoch cap (default 100).")] = None,
+    max_steps: Annotated[int | None, typer.Option(
         "--max-steps", help="Probe optimiser-step cap (default 1500).")] = None,
     out: Annotated[str, typer.Option(
         "--out", help="Folder for distance.json and distance.png.")] = "tanas-runs/distance",
@@ -68,8 +68,8 @@ def distance_cmd(
     from tanas.report.tables import format_distance_matrix
     from tanas.runtime import atomic_write_text
 
-    overrides = {k: v for k, v in (("epsilon", epsilon), ("max_epochs", max_epochs), ("max_steps", max_steps))
-                 if v is not None}
+    given = (("epsilon", epsilon), ("max_epochs", max_epochs), ("max_steps", max_steps))
+    overrides: dict[str, Any] = {k: v for k, v in given if v is not None}
     config = ProbeConfig(name=probe, **overrides)
     tasks = parse_tasks(specs, seed=seed, data_root=data_root, download=download)
     # probe seeds 0..N-1, as everywhere: --seed fixed the data above and nothing else

@@ -7,7 +7,7 @@ line on stderr and exit status 2; this is the only place that handles them.
 from __future__ import annotations
 
 import sys
-from typing import List, Optional
+from typing import Any
 
 import typer
 
@@ -29,17 +29,17 @@ app.command("demo")(demo.demo_cmd)
 app.command("report")(demo.report_cmd)
 
 
-def _parser_error_types() -> tuple[type[Exception], type[Exception]]:
+def _parser_error_types() -> tuple[Any, Any]:
     """The argument parser's (ClickException, UsageError) classes.
 
     Found through typer's public ``BadParameter``: recent typer vendors click
-    privately, older typer uses click itself.
+    privately, older typer uses click itself (hence ``Any``: neither can be named here).
     """
     mro = {c.__name__: c for c in typer.BadParameter.__mro__}
     return mro["ClickException"], mro["UsageError"]
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: list[str] | None = None) -> None:
     """Console entry point: every error becomes one ``error:`` line on stderr.
 
     tanas errors and bad command lines (unknown option, value out of range,

@@ -6,7 +6,7 @@ a cached ``tanas zoo nearest`` never loads torch.
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,15 +20,15 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed for every random choice 
 DataSeed = Annotated[int, typer.Option("--seed", help="Seed of the data: splits and class balancing.")]
 ProbeDataSeed = Annotated[int, typer.Option(
     "--seed", help="Seed of the data only (splits, class balancing); the probes use seeds 0..N-1 (see --seeds).")]
-DataRoot = Annotated[Optional[str], typer.Option(
+DataRoot = Annotated[str | None, typer.Option(
     "--data-root", envvar="TANAS_DATA", help="Folder holding datasets (or TANAS_DATA).")]
 Download = Annotated[bool, typer.Option(
     "--download", help="Let torchvision download missing datasets (needs internet).")]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of a table.")]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")]
-Device = Annotated[Optional[str], typer.Option(
+Device = Annotated[str | None, typer.Option(
     "--device", help="cpu, cuda or cuda:N (default: cuda when present, else cpu).")]
-Threads = Annotated[Optional[int], typer.Option(
+Threads = Annotated[int | None, typer.Option(
     "--threads", envvar="TANAS_THREADS", min=1, help="Torch CPU threads (or TANAS_THREADS; default one per core). "
     "1 is often faster on a machine busy with other jobs.")]
 ZooDir = Annotated[str, typer.Option("--zoo", envvar="TANAS_ZOO", help="Zoo folder (or TANAS_ZOO).")]

@@ -8,7 +8,6 @@ from typing import Any
 
 import typer
 
-
 #: how a method's values are named in a table's header
 METHOD_NAMES = {"ftd": "FTD", "task2vec": "Task2Vec", "leep": "LEEP", "nce": "NCE", "logme": "LogME",
                 "hscore": "H-score"}

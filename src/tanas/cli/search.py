@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -22,7 +22,7 @@ from tanas.cli.options import (
 from tanas.cli.output import emit_json, method_name, value_kind
 
 
-def _parse_opts(opts: List[str]) -> dict[str, str]:
+def _parse_opts(opts: list[str]) -> dict[str, str]:
     """``--opt KEY=VALUE`` items as a dict."""
     from tanas.nas import StrategyConfigError
 
@@ -66,16 +66,16 @@ def search_cmd(
     space: Annotated[str, typer.Option(
         "--space", help="'full', or a JSON file: {\"edges\": six lists of op names} or {\"genotypes\": a list of "
         "genotypes, \"radius\": r}.")] = "full",
-    budget_seconds: Annotated[Optional[float], typer.Option(
+    budget_seconds: Annotated[float | None, typer.Option(
         "--budget-seconds", help="Wall-clock search budget (default 60 when no budget is given).")] = None,
-    budget_epochs: Annotated[Optional[int], typer.Option(
+    budget_epochs: Annotated[int | None, typer.Option(
         "--budget-epochs", help="Budget in network-epochs over the train split.")] = None,
-    initial: Annotated[Optional[str], typer.Option(
+    initial: Annotated[str | None, typer.Option(
         "--initial", help="First incumbent genotype 'op|op|op|op|op|op'.")] = None,
-    opts: Annotated[List[str], typer.Option(
+    opts: Annotated[list[str] | None, typer.Option(
         "--opt", help="Strategy setting KEY=VALUE, repeatable (fuse: candidates, rounds, epochs_per_round, stages, "
         "patience, objective; random: epochs_per_trial; darts: alpha_lr, ...; all three: train.lr, "
-        "train.batch_size, ...; tanas: probe_seeds, kind, head, fuse.candidates, fuse.train.lr, ...).")] = [],
+        "train.batch_size, ...; tanas: probe_seeds, kind, head, fuse.candidates, fuse.train.lr, ...).")] = None,
     final_seeds: Annotated[int, typer.Option(
         "--final-seeds", help="Retrain the winner from scratch with this many seeds (0: skip the final protocol).")
     ] = 3,
@@ -83,18 +83,18 @@ def search_cmd(
         "--final-epochs", help="Epochs per final retraining (best val epoch kept).")] = 30,
     channels: Annotated[int, typer.Option("--C", help="Network width C (cells have C, 2C, 4C channels).")] = 16,
     cells: Annotated[int, typer.Option("--N", help="Cells per stage N.")] = 1,
-    zoo: Annotated[Optional[str], typer.Option(
+    zoo: Annotated[str | None, typer.Option(
         "--zoo", help="(tanas) Zoo folder (default: TANAS_ZOO, else tanas-zoo).")] = None,
-    near_k: Annotated[Optional[int], typer.Option(
+    near_k: Annotated[int | None, typer.Option(
         "-k", "--k", min=1, help="(tanas) Nearest zoo tasks that shape the space (default 2).")] = None,
-    radius: Annotated[Optional[int], typer.Option(
+    radius: Annotated[int | None, typer.Option(
         "--radius", min=0, max=6, help="(tanas) Also allow cells within R edge changes of their genotypes "
         "(default 1).")] = None,
-    method: Annotated[Optional[str], typer.Option(
+    method: Annotated[str | None, typer.Option(
         "--method", help=f"(tanas) {ZOO_METHOD_HELP} Default ftd.")] = None,
-    exclude: Annotated[Optional[List[str]], typer.Option(
+    exclude: Annotated[list[str] | None, typer.Option(
         "--exclude", help="(tanas) Leave this zoo task out (repeatable).")] = None,
-    out: Annotated[Optional[str], typer.Option(
+    out: Annotated[str | None, typer.Option(
         "--out", help="Output folder (default tanas-runs/search-TASK-STRATEGY).")] = None,
     seed: Seed = 0,
     json_out: Json = False,
@@ -117,10 +117,10 @@ def search_cmd(
     # Flags of one strategy's own settings (config fields or context); the registry refuses them elsewhere.
     settings = {key: value for key, value in (("k", near_k), ("radius", radius), ("method", method))
                 if value is not None}
-    config = strategy_config(strategy, _parse_opts(opts), C=channels, N=cells, **settings)
+    config = strategy_config(strategy, _parse_opts(opts or []), C=channels, N=cells, **settings)
     search_space = _search_space(space)
     task = parse_one_task(task_spec, seed=seed, data_root=data_root, download=download)
-    context = {key: value for key, value in (("zoo", zoo), ("exclude", exclude)) if value}
+    context: dict[str, Any] = {key: value for key, value in (("zoo", zoo), ("exclude", exclude)) if value}
     context.update({key: value for key, value in (("task_arg", task_spec), ("data_root", data_root))
                     if key in spec.context})
     result = run_search(task, strategy, config, budget=budget, space=search_space, initial=initial, seed=seed,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, List
+from typing import Annotated
 
 import typer
 
@@ -30,7 +30,7 @@ def tasks_list(json_out: Json = False) -> None:
 
 @app.command("show")
 def tasks_show(
-    specs: Annotated[List[str], typer.Argument(help="Task specs, suite names or TOML files.")],
+    specs: Annotated[list[str], typer.Argument(help="Task specs, suite names or TOML files.")],
     seed: DataSeed = 0,
     data_root: DataRoot = None,
     download: Download = False,

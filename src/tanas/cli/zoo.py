@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, List, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -34,7 +34,7 @@ def _open_zoo(path: str, *, create: bool = False) -> Any:
 
 @app.command("add")
 def zoo_add(
-    specs: Annotated[List[str], typer.Argument(
+    specs: Annotated[list[str], typer.Argument(
         help="Task specs, suite names (each member becomes SUITE/Tn) or TOML files.")],
     probe: Annotated[str, typer.Option(
         "--probe", help="Probe network (the zoo's stored config of that name is reused).")] = "cnn",
@@ -42,12 +42,12 @@ def zoo_add(
         "--seeds", min=1, help="Probe seeds 0..N-1 to train (one probe and Fisher each); --seed fixes the data "
         "only.")] = 1,
     fisher: Fisher = "empirical",
-    epsilon: Annotated[Optional[float], typer.Option(
+    epsilon: Annotated[float | None, typer.Option(
         "--epsilon", help="Probe target validation error (default: the zoo's stored config, else ProbeConfig's).")
     ] = None,
-    max_epochs: Annotated[Optional[int], typer.Option(
+    max_epochs: Annotated[int | None, typer.Option(
         "--max-epochs", help="Probe epoch cap (default: the zoo's stored config, else ProbeConfig's).")] = None,
-    search: Annotated[Optional[str], typer.Option(
+    search: Annotated[str | None, typer.Option(
         "--search", help="fuse: also find each task's best genotype by full-space FUSE (skipped for tasks that "
         "have one).")] = None,
     search_budget: Annotated[float, typer.Option("--budget-seconds", help="Wall-clock budget of each --search.")
@@ -160,10 +160,10 @@ def zoo_rm(
 def zoo_nearest(
     task: Annotated[str, typer.Argument(
         help="Target: a zoo task name, or a task spec / SUITE/Tn (probes trained and cached).")],
-    k: Annotated[Optional[int], typer.Option("-k", "--k", min=1, help="Show only the K nearest.")] = None,
-    probe: Annotated[Optional[str], typer.Option(
+    k: Annotated[int | None, typer.Option("-k", "--k", min=1, help="Show only the K nearest.")] = None,
+    probe: Annotated[str | None, typer.Option(
         "--probe", help="Probe name (default: the zoo's only probe config).")] = None,
-    seeds: Annotated[Optional[int], typer.Option(
+    seeds: Annotated[int | None, typer.Option(
         "--seeds", min=1, help="Use probe seeds 0..N-1 (default: every stored seed); --seed fixes the target's "
         "data only.")] = None,
     method: ZooMethod = "ftd",
