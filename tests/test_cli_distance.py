@@ -14,8 +14,9 @@ FAST = ["--max-epochs", "3", "--max-steps", "30", "--quiet"]
 
 def test_json_output_schema_and_files(cli_inproc, tmp_path):
     out = tmp_path / "run"
-    result = cli_inproc("distance", "paper-digits", "--seeds", "2", "--json", "--out", str(out), "--threads", "2",
-                        *FAST)
+    result = cli_inproc(
+        "distance", "paper-digits", "--seeds", "2", "--json", "--out", str(out), "--threads", "2", *FAST
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)  # stdout holds nothing but the JSON
     assert payload["tasks"] == ["T0", "T1", "T2", "T3"]
@@ -40,12 +41,24 @@ def test_json_output_schema_and_files(cli_inproc, tmp_path):
 def test_text_output_and_options(cli_inproc, tmp_path):
     out = tmp_path / "txt"
     result = cli_inproc(
-        "distance", "digits:indicator:0", "digits:multiclass:0,1,2,3", "--seeds", "1", "--head", "pad", "--squared",
-        "--layers", "body", "--out", str(out), *FAST,
+        "distance",
+        "digits:indicator:0",
+        "digits:multiclass:0,1,2,3",
+        "--seeds",
+        "1",
+        "--head",
+        "pad",
+        "--squared",
+        "--layers",
+        "body",
+        "--out",
+        str(out),
+        *FAST,
     )
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "squared FTD" in text and "head pad" in text and "layers body" in text
+    assert "distance (lower is nearer)" in text
     assert "n/a" in text  # the 2-class head cannot read the 5-class target
     assert "nearest source per target" in text
     assert "digits:indicator:0 <- digits:multiclass:0,1,2,3" in text
@@ -61,8 +74,19 @@ def test_text_output_and_options(cli_inproc, tmp_path):
 
 def test_task2vec_method(cli_inproc, tmp_path, monkeypatch):
     monkeypatch.setenv("TANAS_THREADS", "1")
-    result = cli_inproc("distance", "paper-digits/T0", "paper-digits/T2", "--seeds", "1", "--method", "task2vec",
-                        "--json", "--out", str(tmp_path), *FAST)
+    result = cli_inproc(
+        "distance",
+        "paper-digits/T0",
+        "paper-digits/T2",
+        "--seeds",
+        "1",
+        "--method",
+        "task2vec",
+        "--json",
+        "--out",
+        str(tmp_path),
+        *FAST,
+    )
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert payload["config"]["method"] == "task2vec" and payload["config"]["reference_task"] == "T2"
@@ -70,10 +94,83 @@ def test_task2vec_method(cli_inproc, tmp_path, monkeypatch):
     assert payload["mean"][0][1] == payload["mean"][1][0] > 0
 
 
+def test_score_method_json_says_higher_is_better_and_nearest_is_the_argmax(cli_inproc, tmp_path):
+    result = cli_inproc(
+        "distance",
+        "paper-digits/T0",
+        "paper-digits/T1",
+        "paper-digits/T2",
+        "--seeds",
+        "2",
+        "--method",
+        "leep",
+        "--json",
+        "--out",
+        str(tmp_path),
+        "--threads",
+        "1",
+        *FAST,
+    )
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert payload["method"] == "leep" and payload["higher_is_better"] is True
+    assert payload["config"]["method"] == "leep" and payload["config"]["higher_is_better"] is True
+    names, mean = payload["tasks"], payload["mean"]
+    for b, target in enumerate(names):
+        best = max((a for a in range(len(names)) if a != b), key=lambda a: mean[a][b])
+        assert payload["nearest"][target]["source"] == names[best]
+    text = cli_inproc(
+        "distance",
+        "paper-digits/T0",
+        "paper-digits/T1",
+        "--seeds",
+        "1",
+        "--method",
+        "leep",
+        "--out",
+        str(tmp_path / "txt"),
+        "--threads",
+        "1",
+        *FAST,
+    )
+    assert text.returncode == 0, text.stderr
+    assert "LEEP, score (higher is better)" in text.stdout and "highest score" in text.stdout
+
+
+def test_seed_fixes_the_data_and_seeds_are_probe_seeds_from_0(cli_inproc, tmp_path):
+    """--seeds N trains probe seeds 0..N-1 whatever --seed is (as in `zoo add`); --seed changes only the data."""
+
+    def run(seed):
+        result = cli_inproc(
+            "distance",
+            "digits:indicator:0",
+            "digits:indicator:1",
+            "--seeds",
+            "2",
+            "--seed",
+            str(seed),
+            "--json",
+            "--out",
+            str(tmp_path / str(seed)),
+            "--threads",
+            "1",
+            *FAST,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    payload = run(5)
+    assert payload["config"]["probe_seeds"] == [0, 1]
+    assert sorted({record["seed"] for record in payload["probes"]}) == [0, 1]
+    assert payload["method"] == "ftd" and payload["higher_is_better"] is False
+    assert run(0)["per_seed"] != payload["per_seed"]  # other splits, other numbers
+
+
 @pytest.mark.parametrize(
     "args,match",
     [
         (["paper-digits", "--head", "bogus"], "unknown head"),
+        (["paper-digits", "--method", "bogus"], "unknown method 'bogus'"),
         (["paper-digits", "--probe", "lenet"], "unknown probe"),
         (["paper-digits", "--seeds", "0"], "seeds"),
         (["paper-digits", "--fisher", "fancy"], "unknown Fisher kind"),

@@ -1,4 +1,7 @@
-"""`tanas tasks` end to end: in real subprocesses where the process boundary matters, else in-process through the same entry point."""
+"""`tanas tasks` end to end.
+
+In real subprocesses where the process boundary matters, else in-process through the same entry point.
+"""
 
 import json
 import os
@@ -37,6 +40,7 @@ def test_seed_changes_splits_in_cli(cli_inproc):
         out = cli_inproc("tasks", "show", "digits:multiclass:0,1,2,3", "--seed", str(seed), "--json")
         assert out.returncode == 0
         return json.loads(out.stdout)
+
     assert show(0) == show(0)
     assert show(0) != show(3)
 

@@ -24,9 +24,21 @@ from tanas.distance import DistanceMatrix
 from tanas.errors import ConfigError, TanasError
 from tanas.nas import SearchResult, time_to_match
 
-TINY = DemoConfig(budget_seconds=1.0, seed_budget_seconds=2.0, C=4, candidates=2, rounds=1, epochs_per_round=1,
-                  stages=3, patience=1, probe_seeds=1, probe_epsilon=0.1, probe_max_epochs=3, final_seeds=2,
-                  final_epochs=1)
+TINY = DemoConfig(
+    budget_seconds=1.0,
+    seed_budget_seconds=2.0,
+    C=4,
+    candidates=2,
+    rounds=1,
+    epochs_per_round=1,
+    stages=3,
+    patience=1,
+    probe_seeds=1,
+    probe_epsilon=0.1,
+    probe_max_epochs=3,
+    final_seeds=2,
+    final_epochs=1,
+)
 STRATEGIES = ("tanas", "fuse", "random", "darts")
 CHROMIUM = shutil.which("chromium")
 
@@ -134,7 +146,10 @@ def _browser_check(page: Path, profile: Path) -> tuple[dict, list[str]]:
     var errs = [];
     ['error', 'warn'].forEach(function (level) {
       var original = console[level];
-      console[level] = function () { errs.push(level + ': ' + Array.prototype.join.call(arguments, ' ')); original.apply(console, arguments); };
+      console[level] = function () {
+        errs.push(level + ': ' + Array.prototype.join.call(arguments, ' '));
+        original.apply(console, arguments);
+      };
     });
     window.addEventListener('error', function (e) {
       errs.push(e.message || ('failed to load ' + ((e.target && (e.target.src || e.target.href)) || '?')));
@@ -151,10 +166,26 @@ def _browser_check(page: Path, profile: Path) -> tuple[dict, list[str]]:
     </script>"""
     probe.write_text(page.read_text(encoding="utf-8").replace("<head>", "<head>" + script, 1), encoding="utf-8")
     proc = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-         "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom", probe.resolve().as_uri()],
-        capture_output=True, text=True, timeout=120)
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probe.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     probe.unlink()
     assert proc.returncode == 0, proc.stderr[-2000:]
     found = re.search(r'<pre id="tanas-browser-check">(.*?)</pre>', proc.stdout, re.S)
@@ -206,8 +237,10 @@ def test_report_command_rebuilds_the_html(runs: dict, tmp_path: Path, cli_inproc
 
 def test_report_modules_leave_the_matplotlib_backend_alone() -> None:
     """Importing the report (e.g. in a notebook) neither switches the backend nor loads pyplot."""
-    code = ("import sys, matplotlib; matplotlib.use('svg'); import tanas.report.html, tanas.report.heatmap, "
-            "tanas.report.search_plot; print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)")
+    code = (
+        "import sys, matplotlib; matplotlib.use('svg'); import tanas.report.html, tanas.report.heatmap, "
+        "tanas.report.search_plot; print(matplotlib.get_backend(), 'matplotlib.pyplot' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["svg", "False"]

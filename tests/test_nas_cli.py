@@ -15,16 +15,47 @@ def test_search_writes_result_and_plot(cli_inproc, tmp_path):
     space_file.write_text(json.dumps(SPACE))
     out = tmp_path / "run"
     res = cli_inproc(
-        "search", "paper-digits/T2", "--strategy", "random", "--space", str(space_file), "--budget-epochs", "2",
-        "--final-seeds", "2", "--final-epochs", "1", "--C", "4", "--seed", "1", "--out", str(out), "--json",
-        "--quiet", "--device", "cpu", "--threads", "1",
+        "search",
+        "paper-digits/T2",
+        "--strategy",
+        "random",
+        "--space",
+        str(space_file),
+        "--budget-epochs",
+        "2",
+        "--final-seeds",
+        "2",
+        "--final-epochs",
+        "1",
+        "--C",
+        "4",
+        "--seed",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+        "--quiet",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
     )
     assert res.returncode == 0, res.stderr
     printed = json.loads(res.stdout)
     saved = json.loads((out / "result.json").read_text())
     assert printed == saved
-    for key in ("task", "strategy", "genotype", "params", "val_acc", "test_acc", "search_seconds", "device",
-                "space_size", "history"):
+    for key in (
+        "task",
+        "strategy",
+        "genotype",
+        "params",
+        "val_acc",
+        "test_acc",
+        "search_seconds",
+        "device",
+        "space_size",
+        "history",
+    ):
         assert key in saved
     assert saved["task"] == "digits:multiclass:0,1,2,3" and saved["task_name"] == "T2"
     assert saved["strategy"] == "random" and saved["device"] == "cpu" and saved["space_size"] == 3**6
@@ -40,9 +71,25 @@ def test_search_writes_result_and_plot(cli_inproc, tmp_path):
 
 def test_search_text_output_and_skipped_final(cli_inproc, tmp_path):
     res = cli_inproc(
-        "search", "digits:subset:0,1", "--strategy", "fuse", "--space", "full", "--budget-epochs", "2",
-        "--opt", "candidates=2", "--opt", "train.batch_size=32",
-        "--final-seeds", "0", "--C", "2", "--out", str(tmp_path), "--quiet",
+        "search",
+        "digits:subset:0,1",
+        "--strategy",
+        "fuse",
+        "--space",
+        "full",
+        "--budget-epochs",
+        "2",
+        "--opt",
+        "candidates=2",
+        "--opt",
+        "train.batch_size=32",
+        "--final-seeds",
+        "0",
+        "--C",
+        "2",
+        "--out",
+        str(tmp_path),
+        "--quiet",
     )
     assert res.returncode == 0, res.stderr
     assert "genotype" in res.stdout and "params" in res.stdout and "test acc" not in res.stdout

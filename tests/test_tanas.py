@@ -54,8 +54,25 @@ def zoo_dir(base_zoo: Path, tmp_path: Path) -> Path:
 
 def test_empty_zoo_falls_back_to_full_space_fuse_and_says_so(tmp_path: Path, cli_inproc) -> None:
     out, zoo = tmp_path / "run", tmp_path / "zoo"
-    res = cli_inproc("search", "paper-digits/T2", "--strategy", "tanas", "--zoo", str(zoo), "--budget-epochs", "2",
-                     "--C", "4", "--final-seeds", "1", "--final-epochs", "1", "--out", str(out), "--quiet")
+    res = cli_inproc(
+        "search",
+        "paper-digits/T2",
+        "--strategy",
+        "tanas",
+        "--zoo",
+        str(zoo),
+        "--budget-epochs",
+        "2",
+        "--C",
+        "4",
+        "--final-seeds",
+        "1",
+        "--final-epochs",
+        "1",
+        "--out",
+        str(out),
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     assert "fallback" in res.stdout and "empty zoo" in res.stdout
     data = json.loads((out / "result.json").read_text())
@@ -78,8 +95,14 @@ def test_empty_zoo_falls_back_to_full_space_fuse_and_says_so(tmp_path: Path, cli
 def test_nearest_guides_the_space_and_the_clock(digits: dict, zoo_dir: Path) -> None:
     """Target already in the zoo with a genotype and not excluded: it is its own nearest, at 0."""
     with TaskZoo(zoo_dir) as zoo:
-        result = run_tanas(digits["T2"], zoo=zoo, budget=Budget(epochs=2), name="paper-digits/T2",
-                           config=TanasConfig(k=1, radius=1, fuse=TINY_FUSE), **FAST)
+        result = run_tanas(
+            digits["T2"],
+            zoo=zoo,
+            budget=Budget(epochs=2),
+            name="paper-digits/T2",
+            config=TanasConfig(k=1, radius=1, fuse=TINY_FUSE),
+            **FAST,
+        )
         assert isinstance(result, TanasResult) and result.fallback is None
         assert [n["name"] for n in result.nearest] == ["paper-digits/T2", "paper-digits/T0"]
         assert result.nearest[0]["distance"] == 0.0
@@ -102,8 +125,14 @@ def test_nearest_guides_the_space_and_the_clock(digits: dict, zoo_dir: Path) -> 
         assert len(stored) == 2
         assert any(g.record.get("strategy") == "tanas" and g.genotype == result.genotype for g in stored)
         # A second query reuses the cached distances.
-        again = run_tanas(digits["T2"], zoo=zoo, budget=Budget(epochs=2), name="paper-digits/T2",
-                          config=TanasConfig(k=2, radius=0, fuse=TINY_FUSE), **FAST)
+        again = run_tanas(
+            digits["T2"],
+            zoo=zoo,
+            budget=Budget(epochs=2),
+            name="paper-digits/T2",
+            config=TanasConfig(k=2, radius=0, fuse=TINY_FUSE),
+            **FAST,
+        )
         assert again.overhead["distances_computed"] == 0 and again.overhead["distances_cached"] == 2
         # k=2, radius 0: the per-edge product of the two genotypes (2 choices on the 3 edges they differ on).
         assert again.space_size == 2**3
@@ -116,22 +145,53 @@ def test_probes_stored_under_an_older_config_hash_still_guide_the_search(digits:
         for row_id, config in db.execute("SELECT id, config FROM probes").fetchall():
             older = json.loads(config)
             del older["augment"]  # a field this version added, with its default value
-            db.execute("UPDATE probes SET config = ?, config_hash = ? WHERE id = ?",
-                       (json.dumps(older), "0123456789abcdef", row_id))
+            db.execute(
+                "UPDATE probes SET config = ?, config_hash = ? WHERE id = ?",
+                (json.dumps(older), "0123456789abcdef", row_id),
+            )
     with TaskZoo(zoo_dir) as zoo:
-        result = run_tanas(digits["T2"], zoo=zoo, budget=Budget(epochs=1), name="paper-digits/T2",
-                           config=TanasConfig(k=1, radius=1, fuse=TINY_FUSE), **FAST)
+        result = run_tanas(
+            digits["T2"],
+            zoo=zoo,
+            budget=Budget(epochs=1),
+            name="paper-digits/T2",
+            config=TanasConfig(k=1, radius=1, fuse=TINY_FUSE),
+            **FAST,
+        )
         assert result.fallback is None, result.fallback
         assert result.overhead["probes_trained"] == 0 and result.overhead["probes_reused"] == 1
-        assert [n["name"] for n in result.nearest][0] == "paper-digits/T2"
+        assert result.nearest[0]["name"] == "paper-digits/T2"
         assert result.space_size == ball_size(1) and result.history[0]["candidates"][0]["genotype"] == G2
 
 
 def test_exclude_leaves_the_target_out(zoo_dir: Path, tmp_path: Path, cli_inproc) -> None:
     out = tmp_path / "run"
-    res = cli_inproc("search", "paper-digits/T2", "--strategy", "tanas", "--zoo", str(zoo_dir), "--exclude",
-                     "paper-digits/T2", "-k", "2", "--radius", "1", "--budget-epochs", "2", "--C", "4",
-                     "--final-seeds", "1", "--final-epochs", "1", "--out", str(out), "--json", "--quiet")
+    res = cli_inproc(
+        "search",
+        "paper-digits/T2",
+        "--strategy",
+        "tanas",
+        "--zoo",
+        str(zoo_dir),
+        "--exclude",
+        "paper-digits/T2",
+        "-k",
+        "2",
+        "--radius",
+        "1",
+        "--budget-epochs",
+        "2",
+        "--C",
+        "4",
+        "--final-seeds",
+        "1",
+        "--final-epochs",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+        "--quiet",
+    )
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)
     assert data == json.loads((out / "result.json").read_text())
@@ -145,15 +205,96 @@ def test_exclude_leaves_the_target_out(zoo_dir: Path, tmp_path: Path, cli_inproc
         assert key in data
 
 
+def test_a_score_method_ranks_the_zoo_highest_first(zoo_dir: Path, tmp_path: Path, cli_inproc) -> None:
+    out = tmp_path / "run"
+    res = cli_inproc(
+        "search",
+        "paper-digits/T1",
+        "--strategy",
+        "tanas",
+        "--method",
+        "leep",
+        "--zoo",
+        str(zoo_dir),
+        "-k",
+        "1",
+        "--budget-epochs",
+        "1",
+        "--C",
+        "4",
+        "--final-seeds",
+        "1",
+        "--final-epochs",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+        "--quiet",
+    )
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert data["zoo"]["method"] == "leep" and data["zoo"]["higher_is_better"] is True
+    assert data["config"]["tanas"]["method"] == "leep"
+    scores = [n["score"] for n in data["nearest"]]
+    assert (
+        len(scores) == 2
+        and scores == sorted(scores, reverse=True)
+        and all("distance" not in n for n in data["nearest"])
+    )
+    best = data["nearest"][0]
+    assert best["used"] and data["zoo"]["used"] == [best["name"]]
+    assert data["history"][0]["candidates"][0]["genotype"] == best["genotype"]  # FUSE starts from the best source
+    with TaskZoo(zoo_dir, create=False) as store:
+        record = store.get("paper-digits/T1").best.record
+        assert record["nearest"] == [{"name": best["name"], "score": best["score"], "std": best["std"]}]
+
+
+def test_method_errors_are_one_line(zoo_dir: Path, tmp_path: Path, cli_inproc) -> None:
+    base = (
+        "search",
+        "paper-digits/T2",
+        "--budget-epochs",
+        "1",
+        "--final-seeds",
+        "0",
+        "--zoo",
+        str(zoo_dir),
+        "--out",
+        str(tmp_path / "o"),
+    )
+    res = cli_inproc(*base, "--strategy", "tanas", "--method", "bogus")
+    assert res.returncode == 2 and len(res.stderr.splitlines()) == 1 and "unknown zoo method 'bogus'" in res.stderr
+    res = cli_inproc(*base, "--strategy", "tanas", "--method", "task2vec")
+    assert res.returncode == 2 and "tanas distance --method task2vec" in res.stderr
+    res = cli_inproc(*base, "--strategy", "fuse", "--method", "leep")
+    assert res.returncode == 2 and "only apply to --strategy tanas" in res.stderr
+    with pytest.raises(StrategyConfigError, match="method"):
+        TanasConfig(method="logme ")
+    assert TanasConfig().method == "ftd" and TanasConfig(method="nce").to_dict()["method"] == "nce"
+
+
 def test_every_zoo_task_excluded_or_without_genotype_falls_back(digits: dict, tmp_path: Path) -> None:
     with TaskZoo(tmp_path / "zoo") as zoo:
         zoo.add("paper-digits/T0", probe=TINY_PROBE, seeds=1, quiet=True)
-        result = run_tanas(digits["T2"], zoo=zoo, budget=Budget(epochs=2), name="paper-digits/T2",
-                           config=TanasConfig(fuse=TINY_FUSE), **FAST)
+        result = run_tanas(
+            digits["T2"],
+            zoo=zoo,
+            budget=Budget(epochs=2),
+            name="paper-digits/T2",
+            config=TanasConfig(fuse=TINY_FUSE),
+            **FAST,
+        )
         assert result.fallback == "no zoo task has a genotype"
         zoo.put_genotype("paper-digits/T0", G0, 0.5)
-        result = run_tanas(digits["T1"], zoo=zoo, budget=Budget(epochs=2), exclude=["paper-digits/T0", "paper-digits/T2"], name="paper-digits/T1",
-                           config=TanasConfig(fuse=TINY_FUSE), **FAST)
+        result = run_tanas(
+            digits["T1"],
+            zoo=zoo,
+            budget=Budget(epochs=2),
+            exclude=["paper-digits/T0", "paper-digits/T2"],
+            name="paper-digits/T1",
+            config=TanasConfig(fuse=TINY_FUSE),
+            **FAST,
+        )
         assert result.fallback == "every zoo task is excluded"
         assert result.space_size == 11**6
 
@@ -164,8 +305,9 @@ def test_errors(digits: dict, zoo_dir: Path, tmp_path: Path, cli_inproc) -> None
     with pytest.raises(StrategyConfigError, match="radius"):
         TanasConfig(radius=7)
     with TaskZoo(zoo_dir) as zoo, pytest.raises(UnknownZooTaskError, match="no task 'nope'"):
-        run_tanas(digits["T2"], zoo=zoo, budget=Budget(epochs=1), exclude=["nope"],
-                  config=TanasConfig(fuse=TINY_FUSE), **FAST)
+        run_tanas(
+            digits["T2"], zoo=zoo, budget=Budget(epochs=1), exclude=["nope"], config=TanasConfig(fuse=TINY_FUSE), **FAST
+        )
     assert issubclass(UnknownZooTaskError, TanasError)
     base = ("search", "paper-digits/T2", "--budget-epochs", "1", "--final-seeds", "0", "--out", str(tmp_path / "o"))
     res = cli_inproc(*base, "--strategy", "fuse", "--zoo", str(zoo_dir))
@@ -181,8 +323,21 @@ def test_errors(digits: dict, zoo_dir: Path, tmp_path: Path, cli_inproc) -> None
 
 def test_zoo_add_search_fuse_stores_a_genotype_once(tmp_path: Path, cli_inproc) -> None:
     zoo = tmp_path / "zoo"
-    args = ("zoo", "add", "paper-digits/T0", "--max-epochs", "2", "--search", "fuse", "--budget-seconds", "0.5",
-            "--zoo", str(zoo), "--quiet", "--json")
+    args = (
+        "zoo",
+        "add",
+        "paper-digits/T0",
+        "--max-epochs",
+        "2",
+        "--search",
+        "fuse",
+        "--budget-seconds",
+        "0.5",
+        "--zoo",
+        str(zoo),
+        "--quiet",
+        "--json",
+    )
     res = cli_inproc(*args)
     assert res.returncode == 0, res.stderr
     payload = json.loads(res.stdout)
@@ -205,5 +360,12 @@ def test_ensure_genotype_refuses_other_data(digits: dict, zoo_dir: Path) -> None
         kept = ensure_genotype(zoo, "paper-digits/T0", budget=Budget(epochs=1), fuse=TINY_FUSE, quiet=True)
         assert kept.searched is False and kept.genotype == G0
         with pytest.raises(TanasError, match="different data"):
-            ensure_genotype(zoo, "paper-digits/T0", budget=Budget(epochs=1), fuse=TINY_FUSE, task=digits["T1"],
-                            force=True, quiet=True)
+            ensure_genotype(
+                zoo,
+                "paper-digits/T0",
+                budget=Budget(epochs=1),
+                fuse=TINY_FUSE,
+                task=digits["T1"],
+                force=True,
+                quiet=True,
+            )

@@ -88,10 +88,23 @@ def test_cli_round_trip_and_json_schemas(cli, tmp_path: Path) -> None:
     assert (repeat["computed"], repeat["cached"]) == (0, 2) and repeat["nearest"] == nearest["nearest"]
     # a fully cached query reads only the catalogue: torch is never imported
     probe = subprocess.run(
-        [sys.executable, "-c", "import sys\nfrom tanas.cli import main\ntry:\n    main(sys.argv[1:])\n"
-         "finally:\n    print('torch' in sys.modules, file=sys.stderr)",
-         "zoo", "nearest", "digits:indicator:0", "-k", "2", "--json"],
-        capture_output=True, text=True, env=env, timeout=120)
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom tanas.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "finally:\n    print('torch' in sys.modules, file=sys.stderr)",
+            "zoo",
+            "nearest",
+            "digits:indicator:0",
+            "-k",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert probe.returncode == 0 and probe.stderr.strip().splitlines()[-1] == "False", probe.stderr
     text = cli("zoo", "nearest", "digits:subset:3,5", "--quiet", env=env)  # a target outside the zoo
     assert text.returncode == 0 and "FTD to digits:subset:3,5" in text.stdout and "2 computed" in text.stdout
@@ -172,11 +185,15 @@ z.ArtifactRows.probe = _die
 """
 
 
-@pytest.mark.parametrize("prelude, leftover", [
-    (_KILL_AFTER_RENAME, "objects/"),
-    (_KILL_MID_WRITE, "tmp/"),
-    (_KILL_BEFORE_COMMIT, "objects/"),
-], ids=["after-rename", "mid-write", "before-commit"])
+@pytest.mark.parametrize(
+    "prelude, leftover",
+    [
+        (_KILL_AFTER_RENAME, "objects/"),
+        (_KILL_MID_WRITE, "tmp/"),
+        (_KILL_BEFORE_COMMIT, "objects/"),
+    ],
+    ids=["after-rename", "mid-write", "before-commit"],
+)
 def test_kill_9_during_a_write_leaves_a_valid_zoo(tmp_path: Path, prelude: str, leftover: str) -> None:
     zoo = tmp_path / "zoo"
     proc = _popen(zoo, "zoo", "add", "digits:indicator:0", *TINY, "--quiet", prelude=prelude)
@@ -246,3 +263,56 @@ def test_check_catches_a_flipped_byte_and_repair_fixes_it(tmp_path: Path, cli) -
         assert (again.probes_reused, again.fishers_computed) == (1, 1)
     assert path.exists()  # recomputed: the same bytes under the same name
     assert _json(cli("zoo", "check", "--json", env=_env(zoo)))["clean"] is True
+
+
+def test_nearest_by_a_score_ranks_highest_first_and_caches(cli_inproc, tmp_path: Path) -> None:
+    zoo = tmp_path / "zoo"
+    with TaskZoo(zoo) as store:
+        for spec in ("digits:indicator:0", "digits:indicator:1", "digits:subset:3,5"):
+            store.add(spec, probe=TINY_CONFIG, quiet=True)
+    args = ("zoo", "nearest", "digits:indicator:0", "--method", "logme", "--zoo", str(zoo), "--quiet")
+    first = _json(cli_inproc(*args, "--json"))
+    assert first["method"] == "logme" and first["higher_is_better"] is True
+    scores = [n["score"] for n in first["nearest"]]
+    assert len(scores) == 3 and scores == sorted(scores, reverse=True)
+    assert all("distance" not in n for n in first["nearest"])
+    assert (first["computed"], first["cached"]) == (3, 0)
+    repeat = _json(cli_inproc(*args, "--json"))
+    assert (repeat["computed"], repeat["cached"]) == (0, 3) and repeat["nearest"] == first["nearest"]
+    text = cli_inproc(*args)
+    assert text.returncode == 0 and "LogME to digits:indicator:0, score (higher is better)" in text.stdout
+    assert text.stdout.splitlines()[1].split()[1] == first["nearest"][0]["name"]  # the best source is listed first
+    # a cached score query, like a cached distance, never imports torch
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys\nfrom tanas.cli import main\ntry:\n    main(sys.argv[1:])\n"
+            "finally:\n    print('torch' in sys.modules, file=sys.stderr)",
+            *args,
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(zoo),
+        timeout=120,
+    )
+    assert probe.returncode == 0 and probe.stderr.strip().splitlines()[-1] == "False", probe.stderr
+
+
+@pytest.mark.parametrize(
+    "method, fragments",
+    [
+        ("bogus", ["unknown zoo method 'bogus'", "ftd, leep, nce, logme, hscore"]),
+        ("task2vec", ["unknown zoo method 'task2vec'", "tanas distance --method task2vec"]),
+    ],
+)
+def test_nearest_refuses_a_method_it_cannot_rank_by(
+    cli_inproc, tmp_path: Path, method: str, fragments: list[str]
+) -> None:
+    zoo = tmp_path / "zoo"
+    with TaskZoo(zoo) as store:
+        store.add("digits:indicator:0", probe=TINY_CONFIG, quiet=True)
+    assert_one_line_error(
+        cli_inproc("zoo", "nearest", "digits:indicator:0", "--method", method, "--zoo", str(zoo)), *fragments
+    )

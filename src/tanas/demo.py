@@ -25,6 +25,7 @@ target's probe and distances come from the zoo's cache (the summary says so).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -125,6 +126,12 @@ class DemoConfig:
             final_seeds=2,
             final_epochs=4,
         )
+
+    @classmethod
+    def preset(cls, quick: bool = False, *, budget_seconds: float | None = None) -> DemoConfig:
+        """The :meth:`quick` or :meth:`full` preset; ``budget_seconds``, when given, replaces its search budget."""
+        base = cls.quick() if quick else cls.full()
+        return base if budget_seconds is None else dataclasses.replace(base, budget_seconds=budget_seconds)
 
     def fuse(self) -> FuseConfig:
         return FuseConfig(

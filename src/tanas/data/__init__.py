@@ -7,6 +7,7 @@ whose splits live in memory as uint8 tensors.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from tanas.data.adapt import InputAdapter, adapt_task
@@ -29,8 +30,10 @@ __all__ = [
     "adapt_task",
     "build_task",
     "load_source",
+    "parse_one_task",
     "parse_spec",
     "parse_task",
+    "parse_tasks",
     "read_idx",
 ]
 
@@ -76,3 +79,27 @@ def parse_task(
     else:
         specs = [parse_spec(text)]
     return [build_task(s, load(s.source, s.path, s.image_size), seed=seed) for s in specs]
+
+
+def parse_tasks(
+    specs: Sequence[str], *, seed: int = 0, data_root: str | None = None, download: bool = False
+) -> list[Task]:
+    """The tasks of every spec in turn (each as :func:`parse_task`), loading each source once."""
+    sources: dict[str, Source] = {}
+    tasks: list[Task] = []
+    for spec in specs:
+        tasks += parse_task(spec, seed=seed, data_root=data_root, download=download, sources=sources)
+    return tasks
+
+
+def parse_one_task(spec: str, *, seed: int = 0, data_root: str | None = None, download: bool = False) -> Task:
+    """The one task ``spec`` names; a spec of several tasks (a suite, a TOML file) raises TaskSpecError."""
+    found = parse_task(spec, seed=seed, data_root=data_root, download=download)
+    if len(found) != 1:
+        from tanas.errors import TaskSpecError
+
+        if not found:
+            raise TaskSpecError(f"{spec!r} names no task; give one task spec")
+        names = ", ".join(t.name for t in found)
+        raise TaskSpecError(f"{spec!r} names {len(found)} tasks ({names}); give one, e.g. {spec}/{found[-1].name}")
+    return found[0]

@@ -78,6 +78,13 @@ class DistanceMatrix:
         """True for a transferability score, False for a distance."""
         return higher_is_better(self.method)
 
+    def val_errors(self) -> dict[str, float]:
+        """Each task's probe validation error, mean over the probes trained for it (one per seed), in probe order."""
+        errors: dict[str, list[float]] = {}
+        for record in self.probes:
+            errors.setdefault(record["task"], []).append(record["val_error"])
+        return {name: sum(values) / len(values) for name, values in errors.items()}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; NaN (undefined pairs) becomes ``None``."""
         return {

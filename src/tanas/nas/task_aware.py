@@ -1,11 +1,11 @@
-"""TA-NAS: architecture search guided by the task zoo (docs/architecture.md §1.7).
+"""TA-NAS: architecture search guided by the task zoo (DESIGN §1.7).
 
 For a target task, in order:
 
 1. train (or reuse) the target's probe and its Fisher, and list the target in the zoo;
-2. compute the FTD d(a→target) from every zoo task a (:meth:`TaskZoo.nearest`,
-   which caches probes, Fishers and distances);
-3. take the ``k`` nearest tasks that have a best genotype;
+2. compute the FTD d(a→target) from every zoo task a, or a transferability score
+   (``method``; :meth:`TaskZoo.nearest`, which caches probes, Fishers, distances and scores);
+3. take the ``k`` nearest tasks (least FTD, or highest score) that have a best genotype;
 4. restrict the space to the per-edge union of their genotypes' ops, plus every
    cell within ``radius`` edge changes of one of them
    (:meth:`SearchSpace.restricted`);
@@ -43,7 +43,7 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from tanas.data import Task
+from tanas.distance import higher_is_better
 from tanas.errors import ConfigError, StrategyConfigError
 from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.common import Budget, SearchOutcome, TrainConfig
@@ -65,12 +66,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from tanas.zoo import AddResult, TaskZoo
 
 __all__ = [
+    "GenotypeSearch",
     "GenotypeSeed",
     "TanasConfig",
     "TanasOutcome",
     "TanasPlan",
     "TanasResult",
     "ensure_genotype",
+    "ensure_genotypes",
     "plan_search",
     "run_tanas",
     "tanas_search",
@@ -94,6 +97,9 @@ class TanasConfig:
         probe_seeds: probe seeds 0..N-1 whose distances are averaged.
         kind: Fisher kind (``empirical``, ``exact`` or ``mc``).
         head: how a source probe meets the target's labels (``refit`` or ``pad``).
+        method: how zoo tasks are ranked for the target: ``ftd`` (least distance first) or a
+            transferability score, ``leep``, ``nce``, ``logme`` or ``hscore`` (highest first);
+            see :meth:`TaskZoo.nearest`.
         fuse: the FUSE settings of the search (C and N set the network size).
     """
 
@@ -105,6 +111,7 @@ class TanasConfig:
     probe_seeds: int = 1
     kind: str = "empirical"
     head: str = "refit"
+    method: str = "ftd"
     fuse: FuseConfig = field(default_factory=FuseConfig)
 
     def __post_init__(self) -> None:
@@ -118,6 +125,12 @@ class TanasConfig:
             raise StrategyConfigError(f"TA-NAS head must be 'refit' or 'pad', got {self.head!r}")
         if not isinstance(self.fuse, FuseConfig):
             raise StrategyConfigError("TA-NAS fuse must be a tanas.nas.FuseConfig")
+        from tanas.zoo import NearestOptions
+
+        try:
+            NearestOptions(method=self.method)  # the zoo's rule: ftd or a score (task2vec refused, with why)
+        except ConfigError as exc:
+            raise StrategyConfigError(f"TA-NAS method: {exc}") from None
 
     def to_dict(self) -> dict[str, Any]:
         probe = self.probe
@@ -131,6 +144,7 @@ class TanasConfig:
             "probe_seeds": self.probe_seeds,
             "kind": self.kind,
             "head": self.head,
+            "method": self.method,
             "fuse": self.fuse.to_dict(),
         }
 
@@ -193,10 +207,12 @@ class TanasOutcome(SearchOutcome):
 class TanasResult(SearchResult):
     """``result.json`` of a TA-NAS search: the common schema plus
 
-    ``nearest`` ([{"name", "distance", "std", "per_seed", "genotype", "used"}], nearest first),
+    ``nearest`` ([{"name", "distance" (or "score" for a score method), "std", "per_seed", "genotype", "used"}],
+    best first),
     ``full_space_size``, ``fallback`` (None, or why the zoo could not guide the search),
     ``overhead`` (probe/distance seconds and what was trained, computed or cached) and
-    ``zoo`` (zoo path, target name, k, radius, probe config, exclusions, stored genotype id).
+    ``zoo`` (zoo path, target name, k, radius, probe config, method, higher_is_better, exclusions, stored
+    genotype id).
     ``space_size`` is the size of the space searched (the restricted one).
     """
 
@@ -318,7 +334,7 @@ def plan_search(
     target_name = plan.target
     plan.probe_seconds = time.perf_counter() - start
 
-    # Step 2: FTD from every (non-excluded) zoo task to the target.
+    # Step 2: FTD (or the score) from every (non-excluded) zoo task to the target, best first.
     start = time.perf_counter()
     leave_out = set(excluded)
     if added.entry.genotype is None:
@@ -329,6 +345,7 @@ def plan_search(
         seeds=seeds,
         kind=config.kind,
         head=config.head,
+        method=config.method,
         exclude=sorted(leave_out),
         device=device,
         data_root=data_root,
@@ -344,10 +361,11 @@ def plan_search(
         plan.distance_seconds = time.perf_counter() - start
         return plan
     used = {n.name for n in chosen}
+    value = "score" if result.higher_is_better else "distance"  # named as `tanas zoo nearest --json` names it
     plan.nearest = [
         {
             "name": n.name,
-            "distance": n.distance,
+            value: n.distance,
             "std": n.std,
             "per_seed": {str(s): v for s, v in sorted(n.per_seed.items())},
             "genotype": n.genotype,
@@ -433,7 +451,9 @@ def _store_winner(
         "test_acc": base.test_acc,
         "search_seconds": found.search_seconds,
         "space_size": plan.space.size,
-        "nearest": [{k: n[k] for k in ("name", "distance", "std")} for n in plan.nearest if n["used"]],
+        "nearest": [
+            {k: v for k, v in n.items() if k in ("name", "distance", "score", "std")} for n in plan.nearest if n["used"]
+        ],
         "fallback": plan.fallback,
         "seed": seed,
         "C": config.fuse.C,
@@ -465,6 +485,8 @@ def _store_winner(
             "probe_seeds": config.probe_seeds,
             "kind": config.kind,
             "head": config.head,
+            "method": config.method,
+            "higher_is_better": higher_is_better(config.method),
             "genotype_id": genotype_id,
         },
     )
@@ -662,3 +684,43 @@ def ensure_genotype(
         search_seconds=outcome.search_seconds,
         genotype_id=genotype_id,
     )
+
+
+@dataclass(frozen=True)
+class GenotypeSearch:
+    """How ``tanas zoo add --search`` gives each added task a best genotype: a full-space search by
+    ``strategy`` (only ``fuse``) with a wall-clock budget of ``budget_seconds`` per task."""
+
+    strategy: str = "fuse"
+    budget_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.strategy != "fuse":
+            raise ConfigError(f"--search {self.strategy!r} is not supported: use --search fuse")
+        if not self.budget_seconds > 0:
+            raise ConfigError(f"--budget-seconds must be positive, got {self.budget_seconds}")
+
+
+def ensure_genotypes(
+    zoo: TaskZoo,
+    added: Iterable[AddResult],
+    search: GenotypeSearch,
+    *,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+    data_root: str | None = None,
+    quiet: bool = False,
+) -> Iterator[GenotypeSeed]:
+    """:func:`ensure_genotype` for each task that :meth:`TaskZoo.add` returned, in turn; yields each
+    :class:`GenotypeSeed` as soon as it is found, so that a caller can report as it goes."""
+    for result in added:
+        yield ensure_genotype(
+            zoo,
+            result.entry.name,
+            budget=Budget(seconds=search.budget_seconds),
+            task=result.task,
+            seed=seed,
+            device=device,
+            data_root=data_root,
+            quiet=quiet,
+        )

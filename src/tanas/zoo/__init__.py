@@ -58,7 +58,7 @@ from tanas.errors import (
     ZooVersionError,
 )
 from tanas.zoo.catalogue import CATALOGUE, SCHEMA_VERSION
-from tanas.zoo.names import is_task_file, zoo_task_name
+from tanas.zoo.names import is_task_file, nearest_target, zoo_task_name
 from tanas.zoo.nearest import NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, STALE_TMP_SECONDS, TMP_DIR
 from tanas.zoo.records import (
@@ -103,6 +103,7 @@ __all__ = [
     "config_dict",
     "config_hash",
     "is_task_file",
+    "nearest_target",
     "validate_genotype",
     "zoo_task_name",
 ]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from tanas.data import Task
+    from tanas.zoo.taskzoo import TaskZoo
 
 
 def zoo_task_name(arg: str, task: Task) -> str:
@@ -35,3 +36,18 @@ def reparses(name: str) -> bool:
 def default_origin(name: str, task: Task) -> str:
     """What rebuilds ``task`` added as ``name``: the name when it is a suite member, else the spec."""
     return name if (name != task.spec and reparses(name)) else task.spec
+
+
+def nearest_target(
+    zoo: TaskZoo, arg: str, *, seed: int = 0, data_root: str | None = None, download: bool = False
+) -> str | Task:
+    """What the argument ``arg`` names as a :meth:`TaskZoo.nearest` target: a zoo task (``arg`` itself),
+    else the one task it parses to (with data seed ``seed``).
+
+    Only an argument outside the zoo is parsed, so a target in the zoo imports no data.
+    """
+    if arg in zoo:
+        return arg
+    from tanas.data import parse_one_task
+
+    return parse_one_task(arg, seed=seed, data_root=data_root, download=download)

@@ -8,6 +8,7 @@ files), :class:`~tanas.zoo.compute.Compute` (probes, Fishers, distances),
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -34,8 +35,6 @@ from tanas.zoo.rows import ArtifactRows, TaskRows
 from tanas.zoo.values import check_kind, seed_list, to_json, validate_genotype
 
 if TYPE_CHECKING:  # pragma: no cover
-    import sqlite3
-
     import torch
 
     from tanas.data import Task
@@ -129,9 +128,14 @@ class TaskZoo:
         """
         return self._configs.key(config)
 
-    def resolve_probe_config(self, probe: str | ProbeConfig | None = None) -> ProbeConfig:
-        """A ProbeConfig for training: the zoo's config of that name if it has one, else the default."""
-        return self._configs.resolve(probe)
+    def resolve_probe_config(self, probe: str | ProbeConfig | None = None, **overrides: Any) -> ProbeConfig:
+        """A ProbeConfig for training: the zoo's config of that name if it has one, else the default.
+
+        ``overrides`` (e.g. ``epsilon=0.05``) replace fields of that config; None values are ignored.
+        """
+        config = self._configs.resolve(probe)
+        changes = {key: value for key, value in overrides.items() if value is not None}
+        return dataclasses.replace(config, **changes) if changes else config
 
     # ------------------------------------------------------------------ adding
 
@@ -232,7 +236,7 @@ class TaskZoo:
             )
         return self._objects.load_tensors(fisher["object"], f"{kind} Fisher of {label} seed {seed}")
 
-    def _probe_row_for(self, task: str | Task, seed: int, probe: str | ProbeConfig | None) -> tuple[str, sqlite3.Row]:
+    def _probe_row_for(self, task: str | Task, seed: int, probe: str | ProbeConfig | None) -> tuple[str, Any]:
         row = self._tasks.for_task(task)
         label = row["name"] or row["spec"]
         chash = None if probe is None or isinstance(probe, str) else self.config_key(probe)

@@ -1,0 +1,71 @@
+"""The ``tanas`` application: its commands, and the entry point that turns every error into one line.
+
+Every :class:`tanas.errors.TanasError` and every bad command line becomes one ``error:``
+line on stderr and exit status 2; this is the only place that handles them.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import typer
+
+from tanas.cli import demo, distance, search, tasks, zoo
+from tanas.errors import TanasError
+
+app = typer.Typer(
+    name="tanas",
+    help="Fisher Task Distance and task-aware neural architecture search.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(tasks.app, name="tasks")
+app.add_typer(zoo.app, name="zoo")
+app.command("distance")(distance.distance_cmd)
+app.command("search")(search.search_cmd)
+app.command("demo")(demo.demo_cmd)
+app.command("report")(demo.report_cmd)
+
+
+def _parser_error_types() -> tuple[Any, Any]:
+    """The argument parser's (ClickException, UsageError) classes.
+
+    Found through typer's public ``BadParameter``: recent typer vendors click
+    privately, older typer uses click itself (hence ``Any``: neither can be named here).
+    """
+    mro = {c.__name__: c for c in typer.BadParameter.__mro__}
+    return mro["ClickException"], mro["UsageError"]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every error becomes one ``error:`` line on stderr.
+
+    tanas errors and bad command lines (unknown option, value out of range,
+    missing argument) exit with status 2; an interrupt exits with 130.
+    """
+    click_error, usage_error = _parser_error_types()
+    try:
+        # standalone_mode=False: parser errors reach us instead of being drawn as a box
+        code = app(args=argv, prog_name="tanas", standalone_mode=False)
+    except TanasError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        code = 130
+    except click_error as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `tanas` or `tanas zoo`: the help
+            exc.show()
+            sys.exit(exc.exit_code)
+        message = " ".join(exc.format_message().split())
+        ctx = getattr(exc, "ctx", None)
+        if isinstance(exc, usage_error) and ctx is not None:
+            message += f" (see '{ctx.command_path} --help')"
+        typer.echo(f"error: {message}", err=True)
+        sys.exit(exc.exit_code)
+    # with standalone_mode=False, --help and typer.Exit come back as an exit status
+    if code == 130:  # typer turns Ctrl-C inside a command into exit status 130
+        typer.echo("interrupted; finished work is kept", err=True)
+    if isinstance(code, int) and code:
+        sys.exit(code)
