@@ -78,7 +78,7 @@ from tanas.nas import (
     time_to_match,
 )
 from tanas.nas.result import check_final_protocol
-from tanas.nas.task_aware import ensure_genotype
+from tanas.nas.zoo_seeding import ensure_genotype
 from tanas.probe import ProbeConfig
 from tanas.zoo import TaskZoo
 

@@ -17,7 +17,8 @@ import pytest
 
 from tanas.errors import TanasError
 from tanas.nas import Budget, FuseConfig, SearchResult, SearchSpace, StrategyConfigError
-from tanas.nas.task_aware import TanasConfig, TanasResult, ensure_genotype, run_tanas
+from tanas.nas.task_aware import TanasConfig, TanasResult, run_tanas
+from tanas.nas.zoo_seeding import ensure_genotype
 from tanas.probe import ProbeConfig
 from tanas.zoo import TaskZoo, UnknownZooTaskError
 

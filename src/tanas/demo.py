@@ -51,7 +51,7 @@ from tanas.nas import (
     run_search,
     time_to_match,
 )
-from tanas.nas.task_aware import ensure_genotype
+from tanas.nas.zoo_seeding import ensure_genotype
 from tanas.probe import ProbeConfig
 from tanas.report.tables import format_distance_matrix
 from tanas.runtime import atomic_write_text, derive_seed, resolve_device

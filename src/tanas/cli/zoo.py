@@ -83,7 +83,7 @@ def zoo_add(
     use_threads(threads)
     searching = None
     if search is not None:  # a bad --search is refused before any work
-        from tanas.nas.task_aware import GenotypeSearch
+        from tanas.nas.zoo_seeding import GenotypeSearch
 
         searching = GenotypeSearch(search, search_budget)
     with _open_zoo(zoo, create=True) as store:
@@ -111,7 +111,7 @@ def zoo_add(
                     )
         searched = []
         if searching is not None:
-            from tanas.nas.task_aware import ensure_genotypes
+            from tanas.nas.zoo_seeding import ensure_genotypes
 
             for found in ensure_genotypes(
                 store, results, searching, seed=seed, device=device, data_root=data_root, quiet=quiet

@@ -1,4 +1,4 @@
-"""TA-NAS: architecture search guided by the task zoo (DESIGN §1.7).
+"""TA-NAS: architecture search guided by the task zoo (docs/architecture.md §1.7).
 
 For a target task, in order:
 
@@ -43,8 +43,8 @@ import contextlib
 import dataclasses
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,28 +52,25 @@ import torch
 
 from tanas.data import Task
 from tanas.distance import higher_is_better
-from tanas.errors import ConfigError, StrategyConfigError
-from tanas.genotypes import Genotype, as_genotype
+from tanas.errors import StrategyConfigError
+from tanas.genotypes import Genotype
 from tanas.nas.common import Budget, SearchOutcome, TrainConfig
-from tanas.nas.fuse import FuseConfig, fuse_search
-from tanas.nas.registry import get_strategy, register_strategy, run_search
+from tanas.nas.fuse import fuse_search
+from tanas.nas.registry import register_strategy, run_search
 from tanas.nas.result import SearchResult
 from tanas.nas.space import SearchSpace
 from tanas.runtime import resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tanas.probe import ProbeConfig
-    from tanas.zoo import AddResult, TaskZoo
+    from tanas.zoo import TaskZoo
+
+from tanas.nas.task_plan import TanasConfig, TanasPlan, _add_target, plan_search
 
 __all__ = [
-    "GenotypeSearch",
-    "GenotypeSeed",
     "TanasConfig",
     "TanasOutcome",
     "TanasPlan",
     "TanasResult",
-    "ensure_genotype",
-    "ensure_genotypes",
     "plan_search",
     "run_tanas",
     "tanas_search",
@@ -82,114 +79,6 @@ __all__ = [
 #: Smallest FUSE budget (seconds) when the preparation already used the whole budget:
 #: FUSE then runs its first stage only (a stage is never cut before it has trained once).
 MIN_FUSE_SECONDS = 1e-3
-
-
-@dataclass(frozen=True)
-class TanasConfig:
-    """TA-NAS settings.
-
-    Attributes:
-        k: how many of the nearest zoo tasks (those with a genotype) shape the space.
-        radius: also admit cells within this many edge changes of one of their genotypes.
-        probe: the probe to compare tasks with: a name (the zoo's stored config of that
-            name), a :class:`~tanas.probe.ProbeConfig`, or None (the zoo's only config;
-            the default config for an empty zoo).
-        probe_seeds: probe seeds 0..N-1 whose distances are averaged.
-        kind: Fisher kind (``empirical``, ``exact`` or ``mc``).
-        head: how a source probe meets the target's labels (``refit`` or ``pad``).
-        method: how zoo tasks are ranked for the target: ``ftd`` (least distance first) or a
-            transferability score, ``leep``, ``nce``, ``logme`` or ``hscore`` (highest first);
-            see :meth:`TaskZoo.nearest`.
-        fuse: the FUSE settings of the search (C and N set the network size).
-    """
-
-    k: int = 2
-    radius: int = 1
-    # str | ProbeConfig | None; kept Any because strategy_config reads these hints at run time
-    # (an --opt string is coerced by them) and ProbeConfig is imported for type checking only
-    probe: Any = None
-    probe_seeds: int = 1
-    kind: str = "empirical"
-    head: str = "refit"
-    method: str = "ftd"
-    fuse: FuseConfig = field(default_factory=FuseConfig)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
-            raise StrategyConfigError(f"TA-NAS k (nearest tasks) must be a positive integer, got {self.k!r}")
-        if isinstance(self.radius, bool) or not isinstance(self.radius, int) or not 0 <= self.radius <= 6:
-            raise StrategyConfigError(f"TA-NAS radius must be an integer in 0..6 (edge changes), got {self.radius!r}")
-        if isinstance(self.probe_seeds, bool) or not isinstance(self.probe_seeds, int) or self.probe_seeds < 1:
-            raise StrategyConfigError(f"TA-NAS probe_seeds must be a positive integer, got {self.probe_seeds!r}")
-        if self.head not in ("refit", "pad"):
-            raise StrategyConfigError(f"TA-NAS head must be 'refit' or 'pad', got {self.head!r}")
-        if not isinstance(self.fuse, FuseConfig):
-            raise StrategyConfigError("TA-NAS fuse must be a tanas.nas.FuseConfig")
-        from tanas.zoo import NearestOptions
-
-        try:
-            NearestOptions(method=self.method)  # the zoo's rule: ftd or a score (task2vec refused, with why)
-        except ConfigError as exc:
-            raise StrategyConfigError(f"TA-NAS method: {exc}") from None
-
-    def to_dict(self) -> dict[str, Any]:
-        probe = self.probe
-        if probe is not None and not isinstance(probe, str):
-            is_config = dataclasses.is_dataclass(probe) and not isinstance(probe, type)  # asdict takes instances
-            probe = asdict(probe) if is_config else dict(probe)
-        return {
-            "k": self.k,
-            "radius": self.radius,
-            "probe": probe,
-            "probe_seeds": self.probe_seeds,
-            "kind": self.kind,
-            "head": self.head,
-            "method": self.method,
-            "fuse": self.fuse.to_dict(),
-        }
-
-
-@dataclass
-class TanasPlan:
-    """What the preparation (steps 1–4) decided and what it cost."""
-
-    target: str
-    nearest: list[dict[str, Any]]
-    used: list[str]
-    fallback: str | None
-    space: SearchSpace
-    initial: Genotype | None
-    radius: int
-    excluded: list[str] = field(default_factory=list)
-    skipped: dict[str, str] = field(default_factory=dict)
-    probe: dict[str, Any] = field(default_factory=dict)
-    probe_config: ProbeConfig | None = None  # the resolved config that ``probe`` describes
-    probe_seconds: float = 0.0
-    distance_seconds: float = 0.0
-    probes_trained: int = 0
-    probes_reused: int = 0
-    fishers_computed: int = 0
-    fishers_reused: int = 0
-    distances_computed: int = 0
-    distances_cached: int = 0
-
-    @property
-    def prep_seconds(self) -> float:
-        """Seconds spent before FUSE started: target probe and Fisher, distances, space."""
-        return self.probe_seconds + self.distance_seconds
-
-    def overhead(self) -> dict[str, Any]:
-        return {
-            "probe_seconds": self.probe_seconds,
-            "distance_seconds": self.distance_seconds,
-            "prep_seconds": self.prep_seconds,
-            "probes_trained": self.probes_trained,
-            "probes_reused": self.probes_reused,
-            "fishers_computed": self.fishers_computed,
-            "fishers_reused": self.fishers_reused,
-            "distances_computed": self.distances_computed,
-            "distances_cached": self.distances_cached,
-        }
 
 
 @dataclass
@@ -221,168 +110,6 @@ class TanasResult(SearchResult):
     fallback: str | None = None
     overhead: dict[str, Any] = field(default_factory=dict)
     zoo: dict[str, Any] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- steps 1-4
-
-
-def _excluded_names(zoo: TaskZoo, exclude: Sequence[str], target_aliases: set[str]) -> set[str]:
-    """Zoo names of the excluded tasks. Naming the target itself is allowed before it is in the zoo."""
-    from tanas.zoo import UnknownZooTaskError
-
-    names: set[str] = set()
-    for item in exclude:
-        try:
-            names.add(zoo.get(item).name)
-        except UnknownZooTaskError:
-            if item not in target_aliases:
-                raise
-    return names
-
-
-def _add_target(
-    zoo: TaskZoo,
-    task: Task,
-    plan: TanasPlan,
-    config: TanasConfig,
-    *,
-    origin: str | None,
-    device: torch.device | str | None,
-) -> AddResult:
-    """List the target in the zoo with its probes and Fishers (trained, or reused); the counts go on ``plan``."""
-    assert plan.probe_config is not None  # the preparation resolved it when it made the plan
-    added = zoo.add_task(
-        task,
-        name=plan.target,
-        origin=origin,
-        probe=plan.probe_config,
-        seeds=config.probe_seeds,
-        kind=config.kind,
-        device=device,
-        quiet=True,
-    )
-    plan.target = added.entry.name
-    plan.probes_trained, plan.probes_reused = added.probes_trained, added.probes_reused
-    plan.fishers_computed, plan.fishers_reused = added.fishers_computed, added.fishers_reused
-    return added
-
-
-def plan_search(
-    task: Task,
-    zoo: TaskZoo,
-    *,
-    config: TanasConfig | None = None,
-    name: str | None = None,
-    origin: str | None = None,
-    exclude: Sequence[str] = (),
-    device: str | torch.device | None = None,
-    data_root: str | None = None,
-    quiet: bool = True,
-) -> TanasPlan:
-    """Steps 1–4: the target's probe, the distances, the k nearest and the restricted space.
-
-    ``name`` is the target's zoo name (default: the name of a zoo entry holding its
-    data, else ``task.name``); ``origin`` is what rebuilds it (see
-    :meth:`TaskZoo.add_task`). In the fallback case nothing is trained here.
-    """
-    config = config or TanasConfig()
-    full = SearchSpace.full()
-    probe_cfg = zoo.resolve_probe_config(config.probe)
-    chash = zoo.config_key(probe_cfg)  # the hash its probes are stored under (kept across config versions)
-    seeds = list(range(config.probe_seeds))
-    existing = zoo.find(task)
-    target_name = existing.name if existing is not None else (name or task.name)
-    aliases = {target_name, task.name, task.spec} | ({name} if name else set())
-    excluded = _excluded_names(zoo, exclude, aliases)
-
-    # Which zoo tasks could guide the search: listed, not excluded, with a genotype and a
-    # probe of this config for every seed. The target guides itself only with a genotype.
-    entries = zoo.tasks()
-    others = [e for e in entries if not (existing is not None and e.name == existing.name and e.genotype is None)]
-    allowed = [e for e in others if e.name not in excluded]
-    with_genotype = [e for e in allowed if e.genotype is not None]
-    comparable = [
-        e for e in with_genotype if all(any(p.config_hash == chash and p.seed == s for p in e.probes) for s in seeds)
-    ]
-    fallback = None
-    if not others:
-        fallback = "empty zoo"
-    elif not allowed:
-        fallback = "every zoo task is excluded"
-    elif not with_genotype:
-        fallback = "no zoo task has a genotype"
-    elif not comparable:
-        fallback = f"no zoo task with a genotype has a {probe_cfg.name} probe of config {chash} for seeds {seeds}"
-    plan = TanasPlan(
-        target=target_name,
-        nearest=[],
-        used=[],
-        fallback=fallback,
-        space=full,
-        initial=None,
-        radius=config.radius,
-        excluded=sorted(excluded),
-        probe=probe_cfg.to_dict(),
-        probe_config=probe_cfg,
-    )
-    if fallback is not None:
-        return plan
-
-    # Step 1: the target's probe and Fisher (trained, or reused from the zoo), target listed.
-    start = time.perf_counter()
-    added = _add_target(zoo, task, plan, config, origin=origin, device=device)
-    target_name = plan.target
-    plan.probe_seconds = time.perf_counter() - start
-
-    # Step 2: FTD (or the score) from every (non-excluded) zoo task to the target, best first.
-    start = time.perf_counter()
-    leave_out = set(excluded)
-    if added.entry.genotype is None:
-        leave_out.add(target_name)
-    result = zoo.nearest(
-        target_name,
-        probe=probe_cfg,
-        seeds=seeds,
-        kind=config.kind,
-        head=config.head,
-        method=config.method,
-        exclude=sorted(leave_out),
-        device=device,
-        data_root=data_root,
-        quiet=quiet,
-    )
-    plan.distances_computed, plan.distances_cached = result.computed, result.cached
-    plan.skipped = dict(result.skipped)
-
-    # Steps 3-4: the k nearest with a genotype; the restricted space around their genotypes.
-    chosen = [n for n in result.neighbors if n.genotype is not None][: config.k]
-    if not chosen:  # every task with a genotype was skipped by nearest() (e.g. damaged probes)
-        plan.fallback = "no zoo task with a genotype could be compared with the target"
-        plan.distance_seconds = time.perf_counter() - start
-        return plan
-    used = {n.name for n in chosen}
-    value = "score" if result.higher_is_better else "distance"  # named as `tanas zoo nearest --json` names it
-    plan.nearest = [
-        {
-            "name": n.name,
-            value: n.distance,
-            "std": n.std,
-            "per_seed": {str(s): v for s, v in sorted(n.per_seed.items())},
-            "genotype": n.genotype,
-            "used": n.name in used,
-        }
-        for n in result.neighbors
-    ]
-    plan.used = [n.name for n in chosen]
-    genotypes = [as_genotype(n.genotype) for n in chosen if n.genotype is not None]  # all of them: see above
-    radius = config.radius
-    space = SearchSpace.restricted(genotypes, radius=radius)
-    while space.size < 2 and radius < 6:  # one genotype and radius 0: nothing to search; widen minimally
-        radius += 1
-        space = SearchSpace.restricted(genotypes, radius=radius)
-    plan.space, plan.radius, plan.initial = space, radius, genotypes[0]
-    plan.distance_seconds = time.perf_counter() - start
-    return plan
 
 
 # --------------------------------------------------------------------------- steps 5 and 7
@@ -609,118 +336,3 @@ def run_tanas(
     )
     assert isinstance(result, TanasResult)  # the strategy's finish step (_store_winner) makes one
     return result
-
-
-# --------------------------------------------------------------------------- zoo seeding
-
-
-@dataclass
-class GenotypeSeed:
-    """What :func:`ensure_genotype` did for one zoo task."""
-
-    name: str
-    genotype: list[str]
-    score: float
-    searched: bool
-    search_seconds: float = 0.0
-    genotype_id: int | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def ensure_genotype(
-    zoo: TaskZoo,
-    name: str,
-    *,
-    budget: Budget,
-    fuse: FuseConfig | None = None,
-    task: Task | None = None,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    data_root: str | None = None,
-    force: bool = False,
-    quiet: bool = False,
-) -> GenotypeSeed:
-    """Give zoo task ``name`` a best genotype by full-space FUSE, unless it has one (or ``force``).
-
-    The genotype is stored with its validation accuracy in the search as the
-    score and the search (config, history summary) as its record. ``task`` saves
-    rebuilding the task from the zoo.
-    """
-    entry = zoo.get(name)
-    if entry.best is not None and not force:
-        return GenotypeSeed(name=entry.name, genotype=list(entry.best.genotype), score=entry.best.score, searched=False)
-    task = task if task is not None else zoo.load_task(entry.name, data_root=data_root)
-    if task.fingerprint() != entry.fingerprint:
-        raise ConfigError(f"the task given for zoo task {entry.name!r} holds different data; pass the zoo's task")
-    strategy = get_strategy("fuse")
-    fuse = strategy.check_config(fuse)
-    outcome = strategy.search(
-        task, budget=budget, space=None, initial=None, config=fuse, seed=seed, device=device, quiet=quiet
-    )
-    record = {
-        "strategy": "fuse",
-        "task": task.spec,
-        "val_acc": outcome.val_acc,
-        "search_seconds": outcome.search_seconds,
-        "space_size": outcome.space_size,
-        "epochs_used": outcome.epochs_used,
-        "stop_reason": outcome.stop_reason,
-        "stages": len(outcome.history),
-        "seed": seed,
-        "C": fuse.C,
-        "N": fuse.N,
-        "budget": budget.to_dict(),
-        "device": outcome.device,
-        "fuse": fuse.to_dict(),
-    }
-    genotype_id = zoo.put_genotype(entry.name, outcome.genotype.to_json(), outcome.val_acc, record)
-    return GenotypeSeed(
-        name=entry.name,
-        genotype=outcome.genotype.to_json(),
-        score=outcome.val_acc,
-        searched=True,
-        search_seconds=outcome.search_seconds,
-        genotype_id=genotype_id,
-    )
-
-
-@dataclass(frozen=True)
-class GenotypeSearch:
-    """How ``tanas zoo add --search`` gives each added task a best genotype: a full-space search by
-    ``strategy`` (only ``fuse``) with a wall-clock budget of ``budget_seconds`` per task."""
-
-    strategy: str = "fuse"
-    budget_seconds: float = 60.0
-
-    def __post_init__(self) -> None:
-        if self.strategy != "fuse":
-            raise ConfigError(f"--search {self.strategy!r} is not supported: use --search fuse")
-        if not self.budget_seconds > 0:
-            raise ConfigError(f"--budget-seconds must be positive, got {self.budget_seconds}")
-
-
-def ensure_genotypes(
-    zoo: TaskZoo,
-    added: Iterable[AddResult],
-    search: GenotypeSearch,
-    *,
-    seed: int = 0,
-    device: str | torch.device | None = None,
-    data_root: str | None = None,
-    quiet: bool = False,
-) -> Iterator[GenotypeSeed]:
-    """:func:`ensure_genotype` for each task that :meth:`TaskZoo.add` returned, in turn; yields each
-    :class:`GenotypeSeed` as soon as it is found, so that a caller can report as it goes."""
-    for result in added:
-        yield ensure_genotype(
-            zoo,
-            result.entry.name,
-            budget=Budget(seconds=search.budget_seconds),
-            task=result.task,
-            seed=seed,
-            device=device,
-            data_root=data_root,
-            quiet=quiet,
-        )
