@@ -15,16 +15,17 @@ import math
 import sys
 import time
 import zlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 
+from tanas import runtime
 from tanas.data import Split, Task
 from tanas.errors import ConfigError, EmptyTaskError, TanasError
-from tanas import runtime
 from tanas.runtime import atomic_write_text, make_generator, resolve_device, set_threads
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -82,7 +83,7 @@ def stratified_indices(y: torch.Tensor, n: int, num_classes: int, gen: torch.Gen
     if n < num_classes:
         raise ConfigError(f"cannot keep {n} samples of a {num_classes}-class split: keep at least one per class")
     counts = torch.bincount(y, minlength=num_classes)
-    quota = [max(1, int(round(n * int(c) / total))) if int(c) else 0 for c in counts]
+    quota = [max(1, round(n * int(c) / total)) if int(c) else 0 for c in counts]
     chosen = []
     for label, q in enumerate(quota):
         members = torch.nonzero(y == label, as_tuple=False).flatten()
@@ -239,8 +240,9 @@ def add_run_options(parser: argparse.ArgumentParser, *, quick_help: str, stem: s
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1)")
     parser.add_argument("--device", default="auto", help="auto (default: cuda when present, else cpu), cpu or cuda")
     parser.add_argument("--data-root", default=None, help="dataset folder (default: TANAS_DATA, Debian files)")
-    parser.add_argument("--out", type=Path, default=None,
-                        help=f"JSON output path (default: benchmarks/results/{stem}.json)")
+    parser.add_argument(
+        "--out", type=Path, default=None, help=f"JSON output path (default: benchmarks/results/{stem}.json)"
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
 
 

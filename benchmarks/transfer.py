@@ -1,4 +1,4 @@
-"""Does a task distance or a transferability score predict transfer? (DESIGN §1.5, issues 7 and 12)
+"""Does a task distance or a transferability score predict transfer? (docs/architecture.md §1.5)
 
 Two task sets (``transfer_tasks.py``): 8 tasks within Fashion-MNIST, and 12
 cross-domain tasks, all 1×28×28 (Fashion-MNIST, the 8×8 digits upsampled,
@@ -33,18 +33,18 @@ import copy
 import math
 import sys
 import time
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
-    run_script,
+from common import (
     Timer,
     add_run_options,
     cap_task,
@@ -54,11 +54,24 @@ from common import (  # noqa: E402
     mean_std,
     per_class_indices,
     pm,
+    run_script,
     save_result,
     start_run,
     take,
 )
-from transfer_scoring import (  # noqa: E402,F401  (re-exported for the tests)
+from tanas.data import Task
+from tanas.distance import (
+    SCORE_METHODS,
+    fisher_task_distance,
+    refit_head,
+    task2vec_distance,
+    transfer_fisher,
+    transfer_score,
+)
+from tanas.errors import ConfigError
+from tanas.probe import ProbeConfig, ProbeNet, probe_for_task, train_probe
+from tanas.train import evaluate, train_epoch
+from transfer_scoring import (  # noqa: F401  (re-exported for the tests)
     FISHER_KINDS,
     HEADS,
     ZOO_CANDIDATES,
@@ -71,7 +84,7 @@ from transfer_scoring import (  # noqa: E402,F401  (re-exported for the tests)
     recommend_method,
     score_method,
 )
-from transfer_tasks import (  # noqa: E402,F401
+from transfer_tasks import (
     CROSS_SUITE,
     FASHION_SUITE,
     QUICK_CROSS_SUITE,
@@ -83,19 +96,6 @@ from transfer_tasks import (  # noqa: E402,F401
     load_tasks,
     named_classes,
 )
-
-from tanas.data import Task  # noqa: E402
-from tanas.distance import (  # noqa: E402
-    SCORE_METHODS,
-    fisher_task_distance,
-    refit_head,
-    task2vec_distance,
-    transfer_fisher,
-    transfer_score,
-)
-from tanas.errors import ConfigError  # noqa: E402
-from tanas.probe import ProbeConfig, ProbeNet, probe_for_task, train_probe  # noqa: E402
-from tanas.train import evaluate, train_epoch  # noqa: E402
 
 #: the task sets, in the order they run and are reported
 SET_LABELS = ("within", "cross")
@@ -139,8 +139,9 @@ class TransferConfig:
         return self.tasks if label == "within" else self.cross_tasks
 
     def validate(self) -> None:
-        check_positive_ints(self, ("seeds", "shots", "epochs", "batch_size", "fisher_val", "refit_train", "threads",
-                                   "n_boot", "n_perm"))
+        check_positive_ints(
+            self, ("seeds", "shots", "epochs", "batch_size", "fisher_val", "refit_train", "threads", "n_boot", "n_perm")
+        )
         if self.test_cap is not None:
             check_positive_ints(self, ("test_cap",))
         if not (self.lr > 0 and math.isfinite(self.lr)):
@@ -150,8 +151,10 @@ class TransferConfig:
         for label in self.sets:
             entries = self.entries(label)
             if len(entries) < 3:
-                raise ConfigError(f"the transfer benchmark needs at least 3 tasks per set (2 sources per target); "
-                                  f"the {label} set has {len(entries)}")
+                raise ConfigError(
+                    f"the transfer benchmark needs at least 3 tasks per set (2 sources per target); "
+                    f"the {label} set has {len(entries)}"
+                )
             names = [t[0] for t in entries]
             if len(set(names)) != len(names):
                 raise ConfigError(f"task names must be unique within a set: {names}")
@@ -160,17 +163,34 @@ class TransferConfig:
 
 def quick_config() -> TransferConfig:
     return TransferConfig(
-        tasks=[list(t) for t in QUICK_SUITE], cross_tasks=[list(t) for t in QUICK_CROSS_SUITE], seeds=2,
-        shots=10, epochs=15, probe=dict(name="cnn", epsilon=0.05, max_steps=150, min_steps=50),
-        fisher_val=300, refit_train=600, test_cap=1000, n_boot=200, n_perm=200, mode="quick",
+        tasks=[list(t) for t in QUICK_SUITE],
+        cross_tasks=[list(t) for t in QUICK_CROSS_SUITE],
+        seeds=2,
+        shots=10,
+        epochs=15,
+        probe=dict(name="cnn", epsilon=0.05, max_steps=150, min_steps=50),
+        fisher_val=300,
+        refit_train=600,
+        test_cap=1000,
+        n_boot=200,
+        n_perm=200,
+        mode="quick",
     )
 
 
 def smoke_config() -> TransferConfig:
     return TransferConfig(
-        tasks=[list(t) for t in SMOKE_SUITE], cross_tasks=[list(t) for t in SMOKE_CROSS_SUITE], seeds=2,
-        shots=5, epochs=3, probe=dict(name="cnn", epsilon=0.05, max_steps=20, min_steps=1, max_epochs=2),
-        fisher_val=60, refit_train=120, n_boot=50, n_perm=50, mode="smoke",
+        tasks=[list(t) for t in SMOKE_SUITE],
+        cross_tasks=[list(t) for t in SMOKE_CROSS_SUITE],
+        seeds=2,
+        shots=5,
+        epochs=3,
+        probe=dict(name="cnn", epsilon=0.05, max_steps=20, min_steps=1, max_epochs=2),
+        fisher_val=60,
+        refit_train=120,
+        n_boot=50,
+        n_perm=50,
+        mode="smoke",
     )
 
 
@@ -209,8 +229,15 @@ ProbeCache = dict[tuple[str, int], tuple[ProbeNet, dict[str, Any]]]
 
 
 def run_seed(
-    tasks: list[Task], seed: int, cfg: TransferConfig, device: torch.device, timer: Timer,
-    log: Callable[[str], None], *, label_overlap: bool = True, probe_cache: ProbeCache | None = None,
+    tasks: list[Task],
+    seed: int,
+    cfg: TransferConfig,
+    device: torch.device,
+    timer: Timer,
+    log: Callable[[str], None],
+    *,
+    label_overlap: bool = True,
+    probe_cache: ProbeCache | None = None,
 ) -> dict[str, Any]:
     """Every probe, gain, distance and score of one seed of one task set."""
     n = len(tasks)
@@ -237,8 +264,9 @@ def run_seed(
     scratch = [nan] * n
     finetune = [[nan] * n for _ in range(n)]
     for b, task_b in enumerate(tests):
-        shots_idx = per_class_indices(task_b.splits["train"].y, cfg.shots, task_b.num_classes,
-                                      generator("shots", task_b.spec, seed))
+        shots_idx = per_class_indices(
+            task_b.splits["train"].y, cfg.shots, task_b.num_classes, generator("shots", task_b.spec, seed)
+        )
         with timer("scratch"):
             model = probe_for_task(probe_cfg.name, task_b, seed=seed)
             scratch[b] = few_shot_accuracy(model, task_b, shots_idx, cfg=cfg, seed=seed, device=device)
@@ -248,15 +276,19 @@ def run_seed(
             with timer("finetune"):
                 model = fresh_head(probes[a], task_b.num_classes, seed)
                 finetune[a][b] = few_shot_accuracy(model, task_b, shots_idx, cfg=cfg, seed=seed, device=device)
-        log(f"seed {seed}: gains into {task_b.name}: scratch {scratch[b]:.3f}, fine-tuned "
-            + ", ".join(f"{names[a]} {finetune[a][b]:.3f}" for a in range(n) if a != b))
+        log(
+            f"seed {seed}: gains into {task_b.name}: scratch {scratch[b]:.3f}, fine-tuned "
+            + ", ".join(f"{names[a]} {finetune[a][b]:.3f}" for a in range(n) if a != b)
+        )
     gain = [[finetune[a][b] - scratch[b] if a != b else nan for b in range(n)] for a in range(n)]
 
     # Distances and scores. Each task's data: at most fisher_val val images, refits on at most refit_train.
     views = [cap_task(t, {"train": cfg.refit_train, "val": cfg.fisher_val}, seed=seed) for t in tasks]
     methods = method_names(label_overlap)
-    values = {m: [[(nan if higher_is_better(m) else 0.0) if a == b else nan for b in range(n)] for a in range(n)]
-              for m in methods}
+    values = {
+        m: [[(nan if higher_is_better(m) else 0.0) if a == b else nan for b in range(n)] for a in range(n)]
+        for m in methods
+    }
     own: dict[tuple[int, str], dict[str, torch.Tensor]] = {}
     for b in range(n):
         for kind in FISHER_KINDS:
@@ -276,7 +308,7 @@ def run_seed(
             if a == b:
                 continue
             embeds = a == ref  # this pair's refit and empirical Fisher are also Task2Vec's embedding of b
-            with timer("refit"), (timer("task2vec") if embeds else nullcontext()):
+            with timer("refit"), timer("task2vec") if embeds else nullcontext():
                 refit = refit_head(probes[a], view_b, seed=seed, device=device)
             for kind in FISHER_KINDS:
                 t2v = timer("task2vec") if embeds and kind == "empirical" else nullcontext()
@@ -289,8 +321,9 @@ def run_seed(
             if tasks[b].num_classes <= probes[a].num_classes:
                 for kind in FISHER_KINDS:
                     with timer(f"fisher-{kind}-pad"):
-                        f_ab = transfer_fisher(probes[a], view_b, same_task=False, head="pad", kind=kind,
-                                               seed=seed, device=device)
+                        f_ab = transfer_fisher(
+                            probes[a], view_b, same_task=False, head="pad", kind=kind, seed=seed, device=device
+                        )
                         record(f"ftd-pad-{kind}", a, b, f_ab, kind, body=False)
             for method in SCORE_METHODS:  # one forward pass of a's probe over b's (capped) validation images each
                 with timer(f"score-{method}"):
@@ -316,8 +349,14 @@ def run_seed(
             for b in range(n):
                 if a != b:
                     values["random"][a][b] = rand[a][b]
-    return {"gain": gain, "scratch": scratch, "finetune": finetune, "values": values, "probes": records,
-            "task2vec_reference": names[ref]}
+    return {
+        "gain": gain,
+        "scratch": scratch,
+        "finetune": finetune,
+        "values": values,
+        "probes": records,
+        "task2vec_reference": names[ref],
+    }
 
 
 # --------------------------------------------------------------------------- one task set
@@ -341,8 +380,19 @@ def run_set(
     names = [t.name for t in tasks]
     domains = {name: domain_of(spec) for name, spec, _ in entries}
     overlap = len(set(domains.values())) == 1  # class ids name the same things only within one source
-    per_seed = [run_seed(tasks, s, cfg, device, timer, lambda m: log(f"[{label}] {m}"), label_overlap=overlap,
-                         probe_cache=probe_cache) for s in range(cfg.seeds)]
+    per_seed = [
+        run_seed(
+            tasks,
+            s,
+            cfg,
+            device,
+            timer,
+            lambda m: log(f"[{label}] {m}"),
+            label_overlap=overlap,
+            probe_cache=probe_cache,
+        )
+        for s in range(cfg.seeds)
+    ]
     pieces = timer.to_dict()
     n = len(tasks)
     n_pairs = n * (n - 1) * cfg.seeds
@@ -353,21 +403,31 @@ def run_set(
         hib = higher_is_better(m)
         scored = score_method(v_seeds, gains, names, higher_is_better=hib, n_boot=cfg.n_boot, n_perm=cfg.n_perm)
         v_mean, v_std = _stack_mean_std(v_seeds)
-        methods[m] = {"family": method_family(m), **scored, "seconds_per_pair": cost_per_pair(m, pieces, n_pairs),
-                      "values": {"mean": v_mean, "std": v_std, "per_seed": v_seeds}}
+        methods[m] = {
+            "family": method_family(m),
+            **scored,
+            "seconds_per_pair": cost_per_pair(m, pieces, n_pairs),
+            "values": {"mean": v_mean, "std": v_std, "per_seed": v_seeds},
+        }
     scratch = [mean_std([r["scratch"][b] for r in per_seed]) for b in range(n)]
     probe_s = pieces.get("probe", {})
-    timing = {"wall_s": round(time.perf_counter() - started, 2), "pieces": pieces,
-              "probe_cpu_s_per_task": (probe_s.get("cpu_s", 0.0) / probe_s["count"]) if probe_s else None}
+    timing = {
+        "wall_s": round(time.perf_counter() - started, 2),
+        "pieces": pieces,
+        "probe_cpu_s_per_task": (probe_s.get("cpu_s", 0.0) / probe_s["count"]) if probe_s else None,
+    }
     return {
         "title": SET_TITLES[label],
         "tasks": names,
         "domains": domains,
         "task_specs": {name: spec for name, spec, _ in entries},
         "task_descriptions": {name: desc for name, _, desc in entries},
-        "label_overlap": ("included: every task names classes of the same source" if overlap else
-                          "left out: the tasks come from several domains, whose class ids name different things, "
-                          "so label overlap is undefined"),
+        "label_overlap": (
+            "included: every task names classes of the same source"
+            if overlap
+            else "left out: the tasks come from several domains, whose class ids name different things, "
+            "so label overlap is undefined"
+        ),
         "gain": {"mean": _stack_mean_std(gains)[0], "std": _stack_mean_std(gains)[1], "per_seed": gains},
         "accuracy": {
             "scratch": {"mean": [m for m, _ in scratch], "std": [s for _, s in scratch]},
@@ -399,23 +459,23 @@ def run(cfg: TransferConfig, *, quiet: bool = False) -> dict[str, Any]:
             **asdict(cfg),
             "env": {**env, "device": str(device)},
             "gain": "test acc of a's probe fine-tuned (fresh head, all layers, Adam) on `shots` train images per "
-                    "class of b for `epochs` epochs, minus the same from scratch; gain[a][b], row = source; test "
-                    "accuracy on <= test_cap test images of b (all when null)",
+            "class of b for `epochs` epochs, minus the same from scratch; gain[a][b], row = source; test "
+            "accuracy on <= test_cap test images of b (all when null)",
             "methods": "FTD on probes trained once per seed; Fisher on <= fisher_val val images of b, head refits "
-                       "on <= refit_train train images of b; -perlayer: normalise='per_layer'; -body: "
-                       "layers='body'; task2vec: body Fishers of the task2vec_reference probe with refitted "
-                       "heads; leep/nce (source head softmax) and logme/hscore (penultimate features) of a's probe "
-                       "on the same <= fisher_val val images of b, higher is better; label-overlap: 1 - Jaccard of "
-                       "the source classes each task names (within one source only); random: U(0,1) per seed",
+            "on <= refit_train train images of b; -perlayer: normalise='per_layer'; -body: "
+            "layers='body'; task2vec: body Fishers of the task2vec_reference probe with refitted "
+            "heads; leep/nce (source head softmax) and logme/hscore (penultimate features) of a's probe "
+            "on the same <= fisher_val val images of b, higher is better; label-overlap: 1 - Jaccard of "
+            "the source classes each task names (within one source only); random: U(0,1) per seed",
             "scoring": "tanas.ranking.summarise per method on (seeds x sources x targets), diagonal left out: per "
-                       "target weighted Kendall tau, Spearman rho, top-1 and regret of the seed-averaged values "
-                       "(ties for the top averaged), mean +- std over targets; percentile bootstrap 95% CI of the "
-                       "mean tau and rho over seeds (n_boot); permutation p-value of the mean tau against random "
-                       "rankings (n_perm); undefined values (pad, target has more classes) rank last",
+            "target weighted Kendall tau, Spearman rho, top-1 and regret of the seed-averaged values "
+            "(ties for the top averaged), mean +- std over targets; percentile bootstrap 95% CI of the "
+            "mean tau and rho over seeds (n_boot); permutation p-value of the mean tau against random "
+            "rankings (n_perm); undefined values (pad, target has more classes) rank last",
             "seconds_per_pair": "wall and CPU seconds of the work a method needs when computed alone (refit, "
-                                "Fishers incl. the target's own, scores' forward passes), over every ordered pair "
-                                "and seed; probe training is shared by every method and excluded "
-                                "(timing.probe_cpu_s_per_task)",
+            "Fishers incl. the target's own, scores' forward passes), over every ordered pair "
+            "and seed; probe training is shared by every method and excluded "
+            "(timing.probe_cpu_s_per_task)",
         },
     }
 
@@ -430,13 +490,35 @@ def method_table(s: dict[str, Any]) -> str:
     """One task set's methods, best mean τ_w first."""
     rows = []
     for name, m in sorted(s["methods"].items(), key=lambda kv: -kv[1]["weighted_tau_mean"]):
-        rows.append([name, "higher" if m["higher_is_better"] else "lower",
-                     pm(m["weighted_tau_mean"], m["weighted_tau_std"]), _ci(m["weighted_tau_ci"]), m["p_value"],
-                     pm(m["spearman_mean"], m["spearman_std"]), m["top1_mean"], m["regret_mean"],
-                     f"{m['seconds_per_pair']['cpu_s']:.4f}", f"{100 * m['coverage']:.0f} %"])
-    return markdown_table(["method", "better", "τ_w (mean ± std over targets)", "τ_w 95% CI (seeds)",
-                           "p (vs random)",
-                           "ρ", "top-1", "regret", "CPU s/pair", "defined"], rows)
+        rows.append(
+            [
+                name,
+                "higher" if m["higher_is_better"] else "lower",
+                pm(m["weighted_tau_mean"], m["weighted_tau_std"]),
+                _ci(m["weighted_tau_ci"]),
+                m["p_value"],
+                pm(m["spearman_mean"], m["spearman_std"]),
+                m["top1_mean"],
+                m["regret_mean"],
+                f"{m['seconds_per_pair']['cpu_s']:.4f}",
+                f"{100 * m['coverage']:.0f} %",
+            ]
+        )
+    return markdown_table(
+        [
+            "method",
+            "better",
+            "τ_w (mean ± std over targets)",
+            "τ_w 95% CI (seeds)",
+            "p (vs random)",
+            "ρ",
+            "top-1",
+            "regret",
+            "CPU s/pair",
+            "defined",
+        ],
+        rows,
+    )
 
 
 def report(result: dict[str, Any]) -> str:
@@ -447,29 +529,38 @@ def report(result: dict[str, Any]) -> str:
         text += f"Label overlap: {s['label_overlap']}.\n\n"
         names = s["tasks"]
         gm, gs = s["gain"]["mean"], s["gain"]["std"]
-        grid = [[f"**{a}**"] + [("–" if a == b else pm(gm[i][j], gs[i][j])) for j, b in enumerate(names)]
-                for i, a in enumerate(names)]
+        grid = [
+            [f"**{a}**"] + [("–" if a == b else pm(gm[i][j], gs[i][j])) for j, b in enumerate(names)]
+            for i, a in enumerate(names)
+        ]
         text += "Transfer gain (row = source a, column = target b; mean ± std over seeds)\n\n"
         text += markdown_table(["a \\ b", *names], grid)
         sc = result["task_sets"][label]["accuracy"]["scratch"]
         text += "\n\nFrom-scratch few-shot test accuracy: " + ", ".join(
-            f"{n} {m:.3f}" for n, m in zip(names, sc["mean"]))
+            f"{n} {m:.3f}" for n, m in zip(names, sc["mean"])
+        )
         rec = s["ftd_defaults"]
         text += "\n\nFTD defaults by this set (mean τ_w of the variants with each choice): " + "; ".join(
             f"{what} = {rec[what]['choice']} ("
-            + ", ".join(f"{c} {v['weighted_tau_mean']:.3f}" for c, v in rec[what]["scores"].items()) + ")"
-            for what in ("head", "kind", "normalise", "layers"))
+            + ", ".join(f"{c} {v['weighted_tau_mean']:.3f}" for c, v in rec[what]["scores"].items())
+            + ")"
+            for what in ("head", "kind", "normalise", "layers")
+        )
         text += f"\n\nWall time of this set: {s['timing']['wall_s']:.0f} s\n\n"
     choice = result["method_recommendation"]
-    text += (f"Recommended `--method`: **{choice['method']}** (leader by mean τ_w over the sets: {choice['leader']}; "
-             + ", ".join(f"{c} {r['weighted_tau_mean']:.3f}" for c, r in choice["candidates"].items()) + ")\n")
+    text += (
+        f"Recommended `--method`: **{choice['method']}** (leader by mean τ_w over the sets: {choice['leader']}; "
+        + ", ".join(f"{c} {r['weighted_tau_mean']:.3f}" for c, r in choice["candidates"].items())
+        + ")\n"
+    )
     text += f"\nTotal wall time: {result['timing']['total_wall_s']:.0f} s\n"
     return text
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_run_options(p, quick_help="4 + 6 tasks, 2 seeds, small probes and budgets (development)", stem="transfer")
     p.add_argument("--sets", help=f"comma-separated task sets to run (default: {','.join(SET_LABELS)})")
     p.add_argument("--seeds", type=int, help="number of seeds (default: 3; quick/smoke: 2)")

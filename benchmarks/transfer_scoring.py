@@ -15,7 +15,8 @@ random ranking. Two conventions are the benchmark's own, on top of the module's:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -105,8 +106,14 @@ def rank_last(values: np.ndarray, higher_is_better: bool) -> np.ndarray:
 
 
 def score_method(
-    values_per_seed: Sequence, gains_per_seed: Sequence, names: Sequence[str], *, higher_is_better: bool,
-    n_boot: int = 1000, n_perm: int = 1000, seed: int = 0,
+    values_per_seed: Sequence,
+    gains_per_seed: Sequence,
+    names: Sequence[str],
+    *,
+    higher_is_better: bool,
+    n_boot: int = 1000,
+    n_perm: int = 1000,
+    seed: int = 0,
 ) -> dict[str, Any]:
     """A method's ranking scores (:func:`tanas.ranking.summarise`) over targets and seeds, JSON-ready.
 
@@ -118,8 +125,9 @@ def score_method(
     n = v.shape[1]
     off = ~np.eye(n, dtype=bool)
     coverage = float((~np.isnan(v.mean(axis=0)))[off].mean())
-    summary = summarise(rank_last(v, higher_is_better), g, higher_is_better=higher_is_better, n_boot=n_boot,
-                        n_perm=n_perm, seed=seed).to_dict()
+    summary = summarise(
+        rank_last(v, higher_is_better), g, higher_is_better=higher_is_better, n_boot=n_boot, n_perm=n_perm, seed=seed
+    ).to_dict()
     per_target = {}
     for t in summary.pop("per_target"):
         t["chosen"] = [names[i] for i in t["chosen"]]
@@ -151,18 +159,29 @@ def recommend(methods: dict[str, Any], timing: dict[str, Any]) -> dict[str, Any]
 
     head = compare({h: [f"ftd-{h}-{k}" for k in FISHER_KINDS] for h in HEADS})
     kind = compare({k: [f"ftd-refit-{k}", f"ftd-pad-{k}"] for k in FISHER_KINDS})
-    norm = compare({"whole": [f"ftd-{h}-{k}" for h in HEADS for k in FISHER_KINDS],
-                    "per_layer": [f"ftd-{h}-{k}-perlayer" for h in HEADS for k in FISHER_KINDS]})
-    layers = compare({"all": [f"ftd-refit-{k}" for k in FISHER_KINDS],
-                      "body": [f"ftd-refit-{k}-body" for k in FISHER_KINDS]})
+    norm = compare(
+        {
+            "whole": [f"ftd-{h}-{k}" for h in HEADS for k in FISHER_KINDS],
+            "per_layer": [f"ftd-{h}-{k}-perlayer" for h in HEADS for k in FISHER_KINDS],
+        }
+    )
+    layers = compare(
+        {"all": [f"ftd-refit-{k}" for k in FISHER_KINDS], "body": [f"ftd-refit-{k}-body" for k in FISHER_KINDS]}
+    )
     pieces = timing.get("pieces", {})
     cost = {}
     for k in FISHER_KINDS:  # every Fisher of that kind (own, refitted, padded); None when none was timed
         spent = [v["cpu_s"] for p, v in pieces.items() if p == f"fisher-{k}" or p.startswith(f"fisher-{k}-")]
         cost[k] = sum(spent) if spent else None
-    return {"head": head, "kind": kind, "normalise": norm, "layers": layers, "fisher_cpu_s": cost,
-            "rule": "largest mean weighted tau over the variants with that choice (ties: top-1, then regret); "
-                    "prefer the cheaper option when the difference is within the spread over targets"}
+    return {
+        "head": head,
+        "kind": kind,
+        "normalise": norm,
+        "layers": layers,
+        "fisher_cpu_s": cost,
+        "rule": "largest mean weighted tau over the variants with that choice (ties: top-1, then regret); "
+        "prefer the cheaper option when the difference is within the spread over targets",
+    }
 
 
 def _overlap(a: Sequence[float | None], b: Sequence[float | None]) -> bool:
@@ -191,19 +210,31 @@ def recommend_method(sets: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "top1_mean": sum(m["top1_mean"] for m in per_set.values()) / len(per_set),
             "regret_mean": sum(m["regret_mean"] for m in per_set.values()) / len(per_set),
             "cpu_s_per_pair": sum(m["seconds_per_pair"]["cpu_s"] for m in per_set.values()) / len(per_set),
-            "per_set": {label: {k: m[k] for k in ("weighted_tau_mean", "weighted_tau_ci", "top1_mean", "regret_mean",
-                                                  "p_value")} for label, m in per_set.items()},
+            "per_set": {
+                label: {
+                    k: m[k] for k in ("weighted_tau_mean", "weighted_tau_ci", "top1_mean", "regret_mean", "p_value")
+                }
+                for label, m in per_set.items()
+            },
         }
     leader = max(rows, key=lambda c: (rows[c]["weighted_tau_mean"], rows[c]["top1_mean"], -rows[c]["regret_mean"]))
     for r in rows.values():
         r["within_noise_of_leader"] = all(
             _overlap(r["per_set"][label]["weighted_tau_ci"], rows[leader]["per_set"][label]["weighted_tau_ci"])
-            for label in sets)
-    cheap = [c for c in rows if rows[c]["within_noise_of_leader"]
-             and rows[c]["cpu_s_per_pair"] * CHEAPER <= rows[leader]["cpu_s_per_pair"]]
+            for label in sets
+        )
+    cheap = [
+        c
+        for c in rows
+        if rows[c]["within_noise_of_leader"] and rows[c]["cpu_s_per_pair"] * CHEAPER <= rows[leader]["cpu_s_per_pair"]
+    ]
     chosen = max(cheap, key=lambda c: (rows[c]["weighted_tau_mean"], rows[c]["top1_mean"])) if cheap else leader
-    return {"method": chosen, "leader": leader, "candidates": rows,
-            "rule": "the largest weighted tau averaged over the task sets leads (ties: top-1, then regret) and is "
-                    f"recommended, unless candidates whose bootstrap 95% interval of weighted tau overlaps the "
-                    f"leader's in every task set cost at most 1/{CHEAPER} of its CPU s per pair: then the best of "
-                    "those"}
+    return {
+        "method": chosen,
+        "leader": leader,
+        "candidates": rows,
+        "rule": "the largest weighted tau averaged over the task sets leads (ties: top-1, then regret) and is "
+        f"recommended, unless candidates whose bootstrap 95% interval of weighted tau overlaps the "
+        f"leader's in every task set cost at most 1/{CHEAPER} of its CPU s per pair: then the best of "
+        "those",
+    }

@@ -21,7 +21,7 @@ of two sources name different things), so that baseline is left out of it.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -54,8 +54,11 @@ CROSS_SUITE: tuple[TaskEntry, ...] = (
     ("D2", "digits:full@resize28", "digits 8x8 -> 28x28: all ten digits"),
     ("R0", "fashion_mnist:indicator:0@rot90", "fashion rotated 90 deg: t-shirt/top vs rest (F0 rotated)"),
     ("R1", "fashion_mnist:subset:trouser,bag,dress@rot90", "fashion rotated 90 deg: trouser, bag, dress"),
-    ("R2", "fashion_mnist:multiclass:sandal,sneaker,ankle_boot@rot90",
-     "fashion rotated 90 deg: sandal, sneaker, ankle boot + other"),
+    (
+        "R2",
+        "fashion_mnist:multiclass:sandal,sneaker,ankle_boot@rot90",
+        "fashion rotated 90 deg: sandal, sneaker, ankle boot + other",
+    ),
     ("I0", "fashion_mnist:indicator:1@invert", "fashion inverted: trouser vs rest"),
     ("I1", "fashion_mnist:subset:sandal,sneaker@invert", "fashion inverted: sandal vs sneaker (F1 inverted)"),
     ("I2", "fashion_mnist:multiclass:0,2,4,6@invert", "fashion inverted: t-shirt, pullover, coat, shirt + other"),
@@ -85,8 +88,9 @@ def _map_images(task: Task, fn: Callable[[torch.Tensor], torch.Tensor], tag: str
     splits = {name: Split(fn(s.x).contiguous(), s.y) for name, s in task.splits.items()}
     mean, std = channel_stats(splits["train"].x)
     joiner = "+" if "@" in task.spec else "@"
-    return dataclasses.replace(task, spec=f"{task.spec}{joiner}{tag}", splits=splits, mean=mean, std=std,
-                               _fingerprint=None)
+    return dataclasses.replace(
+        task, spec=f"{task.spec}{joiner}{tag}", splits=splits, mean=mean, std=std, _fingerprint=None
+    )
 
 
 def _resize(task: Task, size: int) -> Task:
@@ -132,8 +136,10 @@ def load_tasks(entries: list[TaskEntry] | tuple[TaskEntry, ...], *, data_root: s
         tasks.append(dataclasses.replace(task, name=name))
     shapes = {t.input_shape for t in tasks}
     if len(shapes) > 1:
-        raise ConfigError("every task of a benchmark set needs the same input shape (one probe architecture), got "
-                          + ", ".join(f"{t.name} {t.input_shape}" for t in tasks))
+        raise ConfigError(
+            "every task of a benchmark set needs the same input shape (one probe architecture), got "
+            + ", ".join(f"{t.name} {t.input_shape}" for t in tasks)
+        )
     return tasks
 
 

@@ -100,6 +100,7 @@ def test_spearman_matches_the_rank_formula(transfer):
     n = len(x)
     rx, ry = _ranks(x), _ranks(y)
     classic = 1 - 6 * sum((a - b) ** 2 for a, b in zip(rx, ry)) / (n * (n * n - 1))
+
     def rho(xs, ys):
         return _one_target(transfer, xs, ys, higher_is_better=True)["per_target"]["t"]["spearman"]
 
@@ -123,7 +124,11 @@ def test_score_target_perfect_and_reversed(transfer):
     gains = [0.05, 0.2, -0.1, 0.15]
     good = _one_target(transfer, [0.4, 0.1, 0.9, 0.2], gains)["per_target"]["t"]
     assert (good["spearman"], good["weighted_tau"], good["top1"], good["regret"]) == (
-        pytest.approx(1.0), pytest.approx(1.0), 1.0, 0.0)
+        pytest.approx(1.0),
+        pytest.approx(1.0),
+        1.0,
+        0.0,
+    )
     bad = _one_target(transfer, [0.6, 0.9, 0.1, 0.8], gains)["per_target"]["t"]
     assert bad["spearman"] == pytest.approx(-1.0) and bad["weighted_tau"] == pytest.approx(-1.0)
     assert bad["top1"] == 0.0
@@ -136,8 +141,9 @@ def test_score_target_perfect_and_reversed(transfer):
 @pytest.mark.parametrize("higher_is_better", [False, True])
 def test_score_target_undefined_values_rank_last(transfer, higher_is_better):
     sign = 1.0 if higher_is_better else -1.0  # a score s ranks like the distance -s
-    m = _one_target(transfer, [float("nan"), sign * 0.2, sign * 0.3], [0.0, 0.1, 0.2],
-                    higher_is_better=higher_is_better)
+    m = _one_target(
+        transfer, [float("nan"), sign * 0.2, sign * 0.3], [0.0, 0.1, 0.2], higher_is_better=higher_is_better
+    )
     s = m["per_target"]["t"]
     assert s["spearman"] == pytest.approx(1.0)
     assert s["chosen"] == ["s2"] and s["top1"] == 1.0
@@ -169,7 +175,10 @@ def test_score_method_aggregates_over_targets(transfer):
     # target a: sources b (d .3, g .2), c (d .1, g .4) -> rho 1, hit; b: a (.5, .1), c (.4, 0) -> rho -1, miss
     # c: a (.9, .3), b (.2, .1) -> rho -1, miss
     assert [m["per_target"][t]["spearman"] for t in "abc"] == [
-        pytest.approx(1.0), pytest.approx(-1.0), pytest.approx(-1.0)]
+        pytest.approx(1.0),
+        pytest.approx(-1.0),
+        pytest.approx(-1.0),
+    ]
     assert m["spearman_mean"] == pytest.approx(-1 / 3)
     assert m["spearman_std"] == pytest.approx(math.sqrt(((1 + 1 / 3) ** 2 + 2 * (1 - 1 / 3) ** 2) / 2))
     assert m["weighted_tau_mean"] == pytest.approx(-1 / 3)  # two sources: tau_w = rho = +-1
@@ -186,8 +195,10 @@ def test_score_method_aggregates_over_targets(transfer):
 
 
 def test_label_overlap_is_one_minus_jaccard(transfer):
-    tasks = {spec: parse_task(spec)[0] for spec in ("digits:indicator:0", "digits:multiclass:0,1,2,3",
-                                                     "digits:subset:3,5", "digits:full")}
+    tasks = {
+        spec: parse_task(spec)[0]
+        for spec in ("digits:indicator:0", "digits:multiclass:0,1,2,3", "digits:subset:3,5", "digits:full")
+    }
     sets = {spec: transfer.named_classes(t) for spec, t in tasks.items()}
     assert sets["digits:indicator:0"] == {0}
     assert sets["digits:subset:3,5"] == {3, 5}
@@ -206,9 +217,15 @@ def test_recommend_picks_the_better_variants(transfer):
         return {"weighted_tau_mean": tau, "spearman_mean": tau, "top1_mean": top1, "regret_mean": regret}
 
     methods = {name: m(0.0) for name in transfer.method_names()}
-    methods.update({"ftd-pad-empirical": m(0.6), "ftd-pad-exact": m(0.4),  # pad 0.5 vs refit 0.0
-                    "ftd-refit-exact": m(0.3),  # exact (0.3+0.4)/2 = .35 vs empirical (0+.6)/2 = .3
-                    "ftd-refit-empirical-perlayer": m(0.9), "ftd-refit-empirical-body": m(-0.5)})
+    methods.update(
+        {
+            "ftd-pad-empirical": m(0.6),
+            "ftd-pad-exact": m(0.4),  # pad 0.5 vs refit 0.0
+            "ftd-refit-exact": m(0.3),  # exact (0.3+0.4)/2 = .35 vs empirical (0+.6)/2 = .3
+            "ftd-refit-empirical-perlayer": m(0.9),
+            "ftd-refit-empirical-body": m(-0.5),
+        }
+    )
     pieces = {"fisher-exact-own": {"cpu_s": 4.0}, "fisher-exact-refit": {"cpu_s": 5.0}, "refit": {"cpu_s": 1.0}}
     rec = transfer.recommend(methods, {"pieces": pieces})
     assert rec["head"]["choice"] == "pad"
@@ -225,15 +242,30 @@ def test_recommend_picks_the_better_variants(transfer):
 
 def _set_of(rows):
     """A task set's methods: name -> (mean tau, CI, CPU s per pair)."""
-    return {"methods": {name: {"weighted_tau_mean": tau, "weighted_tau_ci": list(ci), "top1_mean": 0.5,
-                               "regret_mean": 0.01, "p_value": 0.01, "seconds_per_pair": {"cpu_s": cost}}
-                        for name, (tau, ci, cost) in rows.items()}}
+    return {
+        "methods": {
+            name: {
+                "weighted_tau_mean": tau,
+                "weighted_tau_ci": list(ci),
+                "top1_mean": 0.5,
+                "regret_mean": 0.01,
+                "p_value": 0.01,
+                "seconds_per_pair": {"cpu_s": cost},
+            }
+            for name, (tau, ci, cost) in rows.items()
+        }
+    }
 
 
 def test_recommend_method_prefers_the_best_unless_a_much_cheaper_one_is_within_noise(transfer):
     ftd = "ftd-refit-empirical"
-    base = {ftd: (0.6, (0.5, 0.7), 1.0), "leep": (0.2, (0.1, 0.3), 0.01), "nce": (0.1, (0.0, 0.2), 0.01),
-            "logme": (0.5, (0.45, 0.55), 0.01), "hscore": (0.3, (0.2, 0.4), 0.01)}
+    base = {
+        ftd: (0.6, (0.5, 0.7), 1.0),
+        "leep": (0.2, (0.1, 0.3), 0.01),
+        "nce": (0.1, (0.0, 0.2), 0.01),
+        "logme": (0.5, (0.45, 0.55), 0.01),
+        "hscore": (0.3, (0.2, 0.4), 0.01),
+    }
     sets = {"within": _set_of(base), "cross": _set_of({**base, "logme": (0.4, (0.3, 0.45), 0.01)})}
     # logme overlaps ftd in "within" only: ftd leads and stays
     rec = transfer.recommend_method(sets)
@@ -253,8 +285,12 @@ def test_recommend_method_prefers_the_best_unless_a_much_cheaper_one_is_within_n
 def test_task_transforms_keep_labels_and_change_identity(transfer):
     import dataclasses
 
-    entries = [("P", "digits:subset:3,5", ""), ("R", "digits:subset:3,5@rot90", ""),
-               ("I", "digits:subset:3,5@invert", ""), ("RI", "digits:subset:3,5@rot90+invert", "")]
+    entries = [
+        ("P", "digits:subset:3,5", ""),
+        ("R", "digits:subset:3,5@rot90", ""),
+        ("I", "digits:subset:3,5@invert", ""),
+        ("RI", "digits:subset:3,5@rot90+invert", ""),
+    ]
     plain, rot, inv, both = transfer.load_tasks(entries, data_root=None)
     x = plain.splits["train"].x
     assert torch.equal(rot.splits["train"].x, torch.rot90(x, 1, dims=(2, 3)))
@@ -265,8 +301,12 @@ def test_task_transforms_keep_labels_and_change_identity(transfer):
     assert inv.mean[0] == pytest.approx(1 - x.float().mean().item() / 255, abs=1e-6)  # recomputed on train
     assert (rot.spec, both.spec) == ("digits:subset:3,5@rot90", "digits:subset:3,5@rot90+invert")
     assert len({t.fingerprint() for t in (plain, rot, inv, both)}) == 4
-    assert [transfer.domain_of(e[1]) for e in entries] == ["digits", "digits+rot90", "digits+invert",
-                                                          "digits+rot90+invert"]
+    assert [transfer.domain_of(e[1]) for e in entries] == [
+        "digits",
+        "digits+rot90",
+        "digits+invert",
+        "digits+rot90+invert",
+    ]
     assert transfer.named_classes(rot) == {3, 5}
     (up,) = transfer.load_tasks([("U", "digits:indicator:0@resize28", "")], data_root=None)
     assert up.input_shape == (1, 28, 28) and up.splits["val"].x.shape[1:] == (1, 28, 28)
@@ -342,8 +382,12 @@ def test_script_reports_a_bad_setting_in_one_line(tmp_path):
     import subprocess
 
     out = tmp_path / "never.json"
-    proc = subprocess.run([sys.executable, str(BENCH / "transfer.py"), "--smoke", "--threads", "0", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "transfer.py"), "--smoke", "--threads", "0", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: threads must be a positive integer, got 0"]
     assert not out.exists()
@@ -359,9 +403,24 @@ def transfer_smoke(transfer, tmp_path_factory):
     return result, json.loads(out.read_text())
 
 
-RANKING_FIELDS = ("higher_is_better", "weighted_tau_mean", "weighted_tau_std", "weighted_tau_ci", "spearman_mean",
-                  "spearman_std", "spearman_ci", "top1_mean", "regret_mean", "p_value", "n_seeds", "n_targets",
-                  "coverage", "seconds_per_pair", "per_target", "values")
+RANKING_FIELDS = (
+    "higher_is_better",
+    "weighted_tau_mean",
+    "weighted_tau_std",
+    "weighted_tau_ci",
+    "spearman_mean",
+    "spearman_std",
+    "spearman_ci",
+    "top1_mean",
+    "regret_mean",
+    "p_value",
+    "n_seeds",
+    "n_targets",
+    "coverage",
+    "seconds_per_pair",
+    "per_target",
+    "values",
+)
 
 
 def test_transfer_smoke_run(transfer, transfer_smoke):
@@ -380,8 +439,18 @@ def test_transfer_smoke_run(transfer, transfer_smoke):
                     assert -1.0 <= g <= 1.0
                     ft = s["accuracy"]["finetune"]["mean"][a][b]
                     assert g == pytest.approx(ft - s["accuracy"]["scratch"]["mean"][b])
-        required = {"ftd-refit-empirical", "ftd-refit-exact", "ftd-pad-empirical", "ftd-pad-exact",
-                    "task2vec", "leep", "nce", "logme", "hscore", "random"}
+        required = {
+            "ftd-refit-empirical",
+            "ftd-refit-exact",
+            "ftd-pad-empirical",
+            "ftd-pad-exact",
+            "task2vec",
+            "leep",
+            "nce",
+            "logme",
+            "hscore",
+            "random",
+        }
         assert required <= set(s["methods"])
         for name, m in s["methods"].items():
             assert set(RANKING_FIELDS) <= set(m), name
@@ -395,9 +464,14 @@ def test_transfer_smoke_run(transfer, transfer_smoke):
             if name != "random" and name != "label-overlap":
                 assert m["seconds_per_pair"]["wall_s"] > 0.0, name
             # the scores are those of the stored per-seed values
-            again = transfer.score_method([_nan(v) for v in m["values"]["per_seed"]],
-                                          [_nan(g) for g in s["gain"]["per_seed"]], names,
-                                          higher_is_better=m["higher_is_better"], n_boot=10, n_perm=10)
+            again = transfer.score_method(
+                [_nan(v) for v in m["values"]["per_seed"]],
+                [_nan(g) for g in s["gain"]["per_seed"]],
+                names,
+                higher_is_better=m["higher_is_better"],
+                n_boot=10,
+                n_perm=10,
+            )
             assert again["weighted_tau_mean"] == pytest.approx(m["weighted_tau_mean"])
             assert again["regret_mean"] == pytest.approx(m["regret_mean"])
             assert len(m["values"]["per_seed"]) == seeds
@@ -474,7 +548,7 @@ def test_nas_smoke_run(nas, tmp_path, capsys):
     res = data["results"]["D2"]
     assert list(res) == ["tanas", "fuse", "random", "darts"]
     full = data["config"]["full_space_size"]
-    for name, r in res.items():
+    for r in res.values():
         assert 0.0 <= r["test_acc"]["mean"] <= 1.0 and len(r["test_acc"]["runs"]) == 2
         assert r["params"] > 0 and r["search_seconds"] > 0
         assert len(r["genotype"].split("|")) == 6
@@ -508,7 +582,15 @@ def test_speed_benchmark_smoke_run_writes_its_schema(fisher_speed, tmp_path):
     assert written["models"] == written["by_threads"]["2"]
     for run in written["by_threads"].values():
         for m in run.values():
-            for key in ("n_samples", "auto_method", "auto_sps", "loop_sps", "batched_sps", "speedup_vs_loop", "cost_vs_batched"):
+            for key in (
+                "n_samples",
+                "auto_method",
+                "auto_sps",
+                "loop_sps",
+                "batched_sps",
+                "speedup_vs_loop",
+                "cost_vs_batched",
+            ):
                 assert key in m
             assert m["auto_method"] == "hooks"
             assert m["auto_sps"] > 0 and m["loop_sps"] > 0 and m["batched_sps"] > 0
