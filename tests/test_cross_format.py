@@ -67,6 +67,7 @@ def test_zoo_nearest_compares_every_task_with_rgb_photos_and_ranks_footwear_firs
     out = cli_inproc("zoo", "nearest", f"imagefolder@{photos}:full", "--zoo", str(zoo_dir), "--json", "--quiet")
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
+    assert result["method"] == "logme" and result["higher_is_better"] is True  # the default, by the benchmark
     assert result["skipped"] == {}
     assert result["nearest"][0]["name"] == "fashion_mnist:subset:5,7,9"
     assert len(result["nearest"]) == 3
@@ -75,7 +76,7 @@ def test_zoo_nearest_compares_every_task_with_rgb_photos_and_ranks_footwear_firs
         cli_inproc("zoo", "nearest", f"imagefolder@{photos}:full", "--zoo", str(zoo_dir), "--json", "--quiet").stdout
     )
     assert again["computed"] == 0 and again["cached"] == 3
-    assert [n["distance"] for n in again["nearest"]] == [n["distance"] for n in result["nearest"]]
+    assert [n["score"] for n in again["nearest"]] == [n["score"] for n in result["nearest"]]
 
 
 def test_tanas_search_on_rgb_photos_starts_from_the_zoo_without_fallback(cli_inproc, photos, zoo_dir, tmp_path):

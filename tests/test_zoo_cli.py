@@ -77,14 +77,15 @@ def test_cli_round_trip_and_json_schemas(cli, tmp_path: Path) -> None:
     report = _json(cli("zoo", "check", "--json", env=env))
     assert report["clean"] is True and report["objects"] == 4 and report["orphaned"] == []
 
-    nearest = _json(cli("zoo", "nearest", "digits:indicator:0", "-k", "2", "--json", env=env))
+    # FTD named explicitly: the default --method is a transferability score (see test_cross_format)
+    nearest = _json(cli("zoo", "nearest", "digits:indicator:0", "-k", "2", "--method", "ftd", "--json", env=env))
     assert nearest["target"] == "digits:indicator:0"
     assert [n["name"] for n in nearest["nearest"]] == ["digits:indicator:0", "digits:indicator:1"]
     for row in nearest["nearest"]:
         assert {"name", "distance", "std"} <= set(row) and row["std"] == 0.0
     assert nearest["nearest"][0]["distance"] == 0.0 and 0.0 < nearest["nearest"][1]["distance"] <= 1.0
     assert (nearest["computed"], nearest["cached"]) == (2, 0)
-    repeat = _json(cli("zoo", "nearest", "digits:indicator:0", "-k", "2", "--json", env=env))
+    repeat = _json(cli("zoo", "nearest", "digits:indicator:0", "-k", "2", "--method", "ftd", "--json", env=env))
     assert (repeat["computed"], repeat["cached"]) == (0, 2) and repeat["nearest"] == nearest["nearest"]
     # a fully cached query reads only the catalogue: torch is never imported
     probe = subprocess.run(
@@ -98,6 +99,8 @@ def test_cli_round_trip_and_json_schemas(cli, tmp_path: Path) -> None:
             "digits:indicator:0",
             "-k",
             "2",
+            "--method",
+            "ftd",
             "--json",
         ],
         capture_output=True,
@@ -106,7 +109,7 @@ def test_cli_round_trip_and_json_schemas(cli, tmp_path: Path) -> None:
         timeout=120,
     )
     assert probe.returncode == 0 and probe.stderr.strip().splitlines()[-1] == "False", probe.stderr
-    text = cli("zoo", "nearest", "digits:subset:3,5", "--quiet", env=env)  # a target outside the zoo
+    text = cli("zoo", "nearest", "digits:subset:3,5", "--method", "ftd", "--quiet", env=env)  # a target outside
     assert text.returncode == 0 and "FTD to digits:subset:3,5" in text.stdout and "2 computed" in text.stdout
 
     removed = _json(cli("zoo", "rm", "digits:indicator:0", "--json", "--zoo", str(zoo)))

@@ -53,7 +53,7 @@ from tanas.nas import (
 )
 from tanas.nas.zoo_seeding import ensure_genotype
 from tanas.probe import ProbeConfig
-from tanas.report.tables import format_distance_matrix
+from tanas.report.tables import format_distance_matrix, method_name, neighbour_value
 from tanas.runtime import atomic_write_text, derive_seed, resolve_device
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -306,7 +306,8 @@ def summarise(
     if fallback:
         lines.append(f"TA-NAS for {target.name} ({target.spec}) fell back to full-space FUSE: {fallback}.")
     else:
-        near = ", ".join(f"{n['name']} (FTD {n['distance']:.3f} ± {n['std']:.3f})" for n in nearest)
+        label = method_name(str(getattr(tanas, "zoo", {}).get("method", "ftd")))
+        near = ", ".join(f"{n['name']} ({label} {neighbour_value(n):.3f} ± {n['std']:.3f})" for n in nearest)
         lines.append(
             f"TA-NAS for {target.name} ({target.spec}): nearest {near}; searched {tanas.space_size:,} of "
             f"{getattr(tanas, 'full_space_size', 0):,} genotypes, starting from the nearest task's cell."
@@ -430,7 +431,10 @@ def run_demo(
 
         # 2. TA-NAS for the target, never guided by the target itself.
         say(f"TA-NAS for {TARGET} ({target.spec}), budget {budget.seconds:g} s")
-        tanas_cfg = TanasConfig(k=cfg.k, radius=cfg.radius, probe=probe, probe_seeds=cfg.probe_seeds, fuse=fuse_cfg)
+        # FTD, as in the matrix the demo prints: TA-NAS then reads the same cached distances.
+        tanas_cfg = TanasConfig(
+            k=cfg.k, radius=cfg.radius, probe=probe, probe_seeds=cfg.probe_seeds, fuse=fuse_cfg, method="ftd"
+        )
         tanas = run_search(
             target,
             "tanas",

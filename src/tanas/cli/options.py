@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from tanas.transferability import ESTIMATORS
-from tanas.zoo.nearest import ZOO_METHODS
+from tanas.zoo.nearest import DEFAULT_METHOD, ZOO_METHODS
 
 #: the transferability scores, in the words of a --help text
 SCORES_TEXT = ", ".join(ESTIMATORS)
@@ -49,7 +49,8 @@ ZooDir = Annotated[str, typer.Option("--zoo", envvar="TANAS_ZOO", help="Zoo fold
 Fisher = Annotated[str, typer.Option("--fisher", help="Fisher kind: empirical, exact or mc.")]
 ZOO_METHOD_HELP = (
     f"How zoo tasks are ranked: {', '.join(ZOO_METHODS)}. ftd is a distance (lower is nearer); "
-    f"{SCORES_TEXT} are transferability scores (higher is better)."
+    f"{SCORES_TEXT} are transferability scores (higher is better). Default {DEFAULT_METHOD}, the best "
+    "source picker in the transfer benchmark."
 )
 ZooMethod = Annotated[str, typer.Option("--method", help=ZOO_METHOD_HELP)]
 

@@ -8,15 +8,9 @@ from typing import Any
 
 import typer
 
-#: how a method's values are named in a table's header
-METHOD_NAMES = {
-    "ftd": "FTD",
-    "task2vec": "Task2Vec",
-    "leep": "LEEP",
-    "nce": "NCE",
-    "logme": "LogME",
-    "hscore": "H-score",
-}
+from tanas.report.tables import METHOD_NAMES, method_name, value_kind
+
+__all__ = ["METHOD_NAMES", "emit_json", "fmt", "method_name", "value_kind"]
 
 
 def emit_json(payload: Any) -> None:
@@ -26,12 +20,3 @@ def emit_json(payload: Any) -> None:
 def fmt(value: Any, spec: str = ".4f") -> str:
     """``value`` formatted, or ``-`` when there is none."""
     return "-" if value is None else format(value, spec)
-
-
-def value_kind(higher_is_better: bool) -> str:
-    """What a column of values is: a score or a distance, and which way is better."""
-    return "score (higher is better)" if higher_is_better else "distance (lower is nearer)"
-
-
-def method_name(method: str) -> str:
-    return METHOD_NAMES.get(method, method)

@@ -121,7 +121,7 @@ def search_cmd(
             help="(tanas) Also allow cells within R edge changes of their genotypes (default 1).",
         ),
     ] = None,
-    method: Annotated[str | None, typer.Option("--method", help=f"(tanas) {ZOO_METHOD_HELP} Default ftd.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help=f"(tanas) {ZOO_METHOD_HELP}")] = None,
     exclude: Annotated[
         list[str] | None, typer.Option("--exclude", help="(tanas) Leave this zoo task out (repeatable).")
     ] = None,

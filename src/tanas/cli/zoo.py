@@ -21,6 +21,7 @@ from tanas.cli.options import (
 )
 from tanas.cli.output import emit_json, fmt, method_name, value_kind
 from tanas.zoo import DEFAULT_ZOO  # the zoo package imports only the standard library at module level
+from tanas.zoo.nearest import DEFAULT_METHOD
 
 app = typer.Typer(
     help="The task zoo: solved tasks with their probes, Fishers and best genotypes.", no_args_is_help=True
@@ -213,7 +214,7 @@ def zoo_nearest(
             help="Use probe seeds 0..N-1 (default: every stored seed); --seed fixes the target's data only.",
         ),
     ] = None,
-    method: ZooMethod = "ftd",
+    method: ZooMethod = DEFAULT_METHOD,
     fisher: Fisher = "empirical",
     head: Annotated[
         str, typer.Option("--head", help="refit (new head fitted on the target) or pad (the paper's).")

@@ -18,6 +18,7 @@ from tanas.errors import ConfigError, StrategyConfigError
 from tanas.genotypes import Genotype, as_genotype
 from tanas.nas.fuse import FuseConfig
 from tanas.nas.space import SearchSpace
+from tanas.zoo.nearest import DEFAULT_METHOD
 
 if TYPE_CHECKING:  # pragma: no cover
     from tanas.probe import ProbeConfig
@@ -39,7 +40,7 @@ class TanasConfig:
         head: how a source probe meets the target's labels (``refit`` or ``pad``).
         method: how zoo tasks are ranked for the target: ``ftd`` (least distance first) or a
             transferability score, ``leep``, ``nce``, ``logme`` or ``hscore`` (highest first);
-            see :meth:`TaskZoo.nearest`.
+            see :meth:`TaskZoo.nearest`. Default ``logme`` (the transfer benchmark's best; README).
         fuse: the FUSE settings of the search (C and N set the network size).
     """
 
@@ -51,7 +52,7 @@ class TanasConfig:
     probe_seeds: int = 1
     kind: str = "empirical"
     head: str = "refit"
-    method: str = "ftd"
+    method: str = DEFAULT_METHOD
     fuse: FuseConfig = field(default_factory=FuseConfig)
 
     def __post_init__(self) -> None:

@@ -13,6 +13,7 @@ from matplotlib.patches import Rectangle
 
 from tanas.errors import ConfigError
 from tanas.report._png import as_dict, new_figure, write_png
+from tanas.report.tables import method_name
 
 
 def _matrix_dict(matrix: Any) -> Mapping[str, Any]:
@@ -48,13 +49,19 @@ def plot_distance_heatmap(matrix: Any, path: str | Path, *, title: str | None = 
     seeds = int(config.get("seeds", 1) or 1)
 
     finite = mean[np.isfinite(mean)]
-    vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+    higher = bool(config.get("higher_is_better", False))
+    if higher:  # a score: its own range, and the best (highest) shown dark like the nearest distance
+        vmin = float(finite.min()) if finite.size else 0.0
+        vmax = float(finite.max()) if finite.size and finite.max() > vmin else vmin + 1.0
+    else:
+        vmin = 0.0
+        vmax = float(finite.max()) if finite.size and finite.max() > 0 else 1.0
     size = 1.2 + 1.1 * n
     fig = new_figure(figsize=(size + 1.2, size))
     ax = fig.add_subplot(1, 1, 1)
     masked = np.ma.masked_invalid(mean)
-    cmap = matplotlib.colormaps["viridis_r"].with_extremes(bad="#d0d0d0")
-    image = ax.imshow(masked, cmap=cmap, vmin=0.0, vmax=vmax)
+    cmap = matplotlib.colormaps["viridis" if higher else "viridis_r"].with_extremes(bad="#d0d0d0")
+    image = ax.imshow(masked, cmap=cmap, vmin=vmin, vmax=vmax)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(n), labels=names)
     ax.set_yticks(range(n), labels=names)
@@ -68,7 +75,8 @@ def plot_distance_heatmap(matrix: Any, path: str | Path, *, title: str | None = 
                 text = f"{mean[i, j]:.3f}\n±{std[i, j]:.3f}"
             else:
                 text = f"{mean[i, j]:.3f}"
-            dark = math.isfinite(mean[i, j]) and mean[i, j] > 0.5 * vmax
+            midpoint = 0.5 * (vmin + vmax)
+            dark = math.isfinite(mean[i, j]) and ((mean[i, j] < midpoint) if higher else (mean[i, j] > midpoint))
             ax.text(j, i, text, ha="center", va="center", fontsize=8, color="white" if dark else "black")
     nearest = data.get("nearest") or {}
     for j, target in enumerate(names):
@@ -80,7 +88,8 @@ def plot_distance_heatmap(matrix: Any, path: str | Path, *, title: str | None = 
         method = config.get("method", "ftd")
         probe = config.get("probe", {})
         probe_name = probe.get("name") if isinstance(probe, Mapping) else probe
-        form = "squared FTD" if config.get("squared") else ("FTD" if method == "ftd" else "Task2Vec distance")
+        form = "squared FTD" if config.get("squared") else method_name(str(method))
+        form += " (higher is better)" if higher else ""
         title = f"{form}, probe {probe_name}, {seeds} seed{'s' if seeds != 1 else ''} (red: nearest source)"
     ax.set_title(title, fontsize=9)
     fig.tight_layout()

@@ -15,7 +15,7 @@ from typing import Any
 
 from tanas.errors import ConfigError
 from tanas.report.figures import plot_cell, plot_search_curves, plot_task_map
-from tanas.report.tables import distance_cell, shows_spread
+from tanas.report.tables import distance_cell, method_name, neighbour_value, shows_spread, value_kind
 from tanas.runtime import atomic_write_text
 
 REPORT_FILE = "report.html"
@@ -87,13 +87,15 @@ def _tanas_section(result: dict[str, Any]) -> str:
             "it searched the full space with FUSE.</p>"
         )
     rows = "".join(
-        f"<tr><td>{html.escape(str(n.get('name')))}</td><td>{float(n.get('distance', 0)):.4f} ± "
+        f"<tr><td>{html.escape(str(n.get('name')))}</td><td>{neighbour_value(n):.4f} ± "
         f"{float(n.get('std', 0)):.4f}</td><td>{'yes' if n.get('used') else 'no'}</td>"
         f"<td>{html.escape(' | '.join(n.get('genotype') or []) or '–')}</td></tr>"
         for n in result.get("nearest", [])
     )
     overhead = result.get("overhead") or {}
     full = result.get("full_space_size") or 0
+    zoo = result.get("zoo") or {}
+    ranking = f"{method_name(str(zoo.get('method', 'ftd')))} to target, {value_kind(bool(zoo.get('higher_is_better')))}"
     return (
         "<h3>TA-NAS</h3>"
         f"<p>Restricted space: {int(result.get('space_size', 0)):,} of {int(full):,} genotypes. "
@@ -101,7 +103,8 @@ def _tanas_section(result: dict[str, Any]) -> str:
         f"included in its search time; {int(overhead.get('probes_trained', 0))} probe(s) trained, "
         f"{int(overhead.get('distances_computed', 0))} distance(s) computed, "
         f"{int(overhead.get('distances_cached', 0))} cached.</p>"
-        "<table><tr><th>zoo task</th><th>FTD to target</th><th>shapes the space</th><th>its genotype</th></tr>"
+        f"<table><tr><th>zoo task</th><th>{html.escape(ranking)}</th><th>shapes the space</th>"
+        "<th>its genotype</th></tr>"
         f"{rows}</table>"
     )
 
@@ -119,7 +122,8 @@ def build_report(run_dir: str | Path, *, title: str = "tanas report") -> Path:
             parts.append(f"<h2>Summary</h2><ul>{lines}</ul>")
 
     if distance:
-        parts.append("<h2>Fisher Task Distance</h2>")
+        heading = method_name(str(distance.get("config", {}).get("method", "ftd")))
+        parts.append(f"<h2>{html.escape(heading)} between tasks</h2>")
         config = distance.get("config", {})
         parts.append(f"<p class='small'>{html.escape(json.dumps(config, sort_keys=True))}</p>")
         heatmap = root / "distance.png"

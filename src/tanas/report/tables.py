@@ -4,6 +4,30 @@ from __future__ import annotations
 
 from typing import Any
 
+#: how a method's values are named in headers and titles
+METHOD_NAMES = {
+    "ftd": "FTD",
+    "task2vec": "Task2Vec",
+    "leep": "LEEP",
+    "nce": "NCE",
+    "logme": "LogME",
+    "hscore": "H-score",
+}
+
+
+def method_name(method: str) -> str:
+    return METHOD_NAMES.get(method, method)
+
+
+def value_kind(higher_is_better: bool) -> str:
+    """What a column of values is: a score or a distance, and which way is better."""
+    return "score (higher is better)" if higher_is_better else "distance (lower is nearer)"
+
+
+def neighbour_value(neighbour: dict[str, Any]) -> float:
+    """The value of one ranked source (``nearest`` entry): its score, or its distance."""
+    return float(neighbour["score"] if "score" in neighbour else neighbour.get("distance", 0.0))
+
 
 def distance_cell(mean: float | None, std: float | None, *, with_std: bool = True) -> str:
     """One entry: ``mean ± std``, just ``mean``, or ``n/a`` for a pair with no defined distance."""

@@ -59,7 +59,7 @@ from tanas.errors import (
 )
 from tanas.zoo.catalogue import CATALOGUE, SCHEMA_VERSION
 from tanas.zoo.names import is_task_file, nearest_target, zoo_task_name
-from tanas.zoo.nearest import NearestOptions
+from tanas.zoo.nearest import DEFAULT_METHOD, ZOO_METHODS, NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, STALE_TMP_SECONDS, TMP_DIR
 from tanas.zoo.records import (
     AddResult,
@@ -78,12 +78,14 @@ DEFAULT_ZOO = "tanas-zoo"
 
 __all__ = [
     "CATALOGUE",
+    "DEFAULT_METHOD",
     "DEFAULT_ZOO",
     "GENOTYPE_EDGES",
     "OBJECTS_DIR",
     "SCHEMA_VERSION",
     "STALE_TMP_SECONDS",
     "TMP_DIR",
+    "ZOO_METHODS",
     "AddResult",
     "CheckReport",
     "GenotypeEntry",

@@ -39,6 +39,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: the ways the zoo ranks its tasks for a target: FTD, or a transferability score
 ZOO_METHODS: tuple[str, ...] = ("ftd", *ESTIMATORS)
+#: the method `tanas zoo nearest` and TA-NAS rank sources by unless told otherwise: LogME picked the
+#: best source more reliably than FTD in the transfer benchmark (README, "Defaults, and why")
+DEFAULT_METHOD = "logme"
 
 
 @dataclass(frozen=True)
