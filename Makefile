@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test check bench setup clean
+.PHONY: demo test check bench bench-quick setup clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/fisher_speed.py
 	$(PY) benchmarks/transfer.py
 	$(PY) benchmarks/nas.py
+
+# The --quick form of every benchmark (CI runs it); results go to *-quick.json, which git ignores.
+bench-quick: $(STAMP)
+	$(PY) benchmarks/fisher_speed.py --quick --quiet --out benchmarks/results/fisher_speed-quick.json
+	$(PY) benchmarks/transfer.py --quick --quiet --threads 1 --out benchmarks/results/transfer-quick.json
+	$(PY) benchmarks/nas.py --quick --quiet --threads 1 --out benchmarks/results/nas-quick.json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
