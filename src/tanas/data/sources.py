@@ -363,7 +363,7 @@ def load_imagefolder_source(path: str, image_size: int = 32) -> Source:
                 with Image.open(file) as img:
                     gray = gray and img.mode in ("L", "1", "I;16", "I")
                     images.append(_square_resize(img, image_size))
-            except (UnidentifiedImageError, OSError) as exc:
+            except (UnidentifiedImageError, OSError, CorruptDataError) as exc:
                 raise CorruptDataError(f"imagefolder: cannot read {file}: {exc}") from exc
             labels.append(label)
         return images, labels, gray
@@ -400,8 +400,10 @@ def _list_images(folder: Path, classes: list[str]) -> list[tuple[Path, int]]:
 def _square_resize(img: Image.Image, size: int) -> np.ndarray:
     from PIL import Image
 
-    img = img.convert("RGB")
     w, h = img.size
+    if w == 0 or h == 0:
+        raise CorruptDataError(f"the image is {w}x{h} pixels; remove or replace it")
+    img = img.convert("RGB")
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
     img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
@@ -436,6 +438,11 @@ def load_npz_source(path: str) -> Source:
     train_y = _npz_labels(arrays["y"], "y")
     test_x = _npz_images(arrays["x_test"], "x_test") if "x_test" in arrays else None
     test_y = _npz_labels(arrays["y_test"], "y_test") if "y_test" in arrays else None
+    for key, labels in (("y", train_y), ("y_test", test_y)):
+        if labels is not None and labels.numel() == 0:
+            raise DataShapeError(
+                f"npz: {file} is empty (array {key!r} has no labels); save at least one image per class"
+            )
     num_classes = int(max(train_y.max(), test_y.max() if test_y is not None else 0)) + 1
     if "class_names" in arrays:
         names = [str(n) for n in arrays["class_names"].tolist()]
