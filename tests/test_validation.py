@@ -69,6 +69,25 @@ def test_npz_with_zero_test_images_is_one_line(tmp_path, cli_inproc):
     assert_one_line_error(out, "npz", "empty")
 
 
+def test_npz_with_zero_sized_images_is_one_line(tmp_path, cli_inproc):
+    file = tmp_path / "flat.npz"
+    np.savez(file, x=np.zeros((10, 8, 0), np.uint8), y=np.arange(10, dtype=np.int64) % 2)
+    out = cli_inproc("distance", f"npz@{file}:indicator:0", "digits:indicator:0", *TINY, "--out", str(tmp_path / "o"))
+    assert_one_line_error(out, "no pixels")
+
+
+def test_unreadable_npz_is_one_line(tmp_path, cli_inproc, monkeypatch):
+    file = tmp_path / "locked.npz"
+    np.savez(file, x=np.zeros((10, 8, 8), np.uint8), y=np.arange(10, dtype=np.int64) % 2)
+
+    def denied(path, *args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(np, "load", denied)  # chmod 000 does not stop root
+    out = cli_inproc("distance", f"npz@{file}:indicator:0", "digits:indicator:0", *TINY, "--out", str(tmp_path / "o"))
+    assert_one_line_error(out, "permission denied", str(file))
+
+
 def test_distance_out_under_a_file_fails_before_training(tmp_path, cli_inproc, no_training):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder\n")

@@ -138,6 +138,10 @@ class DiskFullError(FileAccessError):
     """The disk filled up while tanas was writing; what was finished before is kept."""
 
 
+class UnreadableDataError(DataError):
+    """A dataset file exists but tanas may not read it (permissions)."""
+
+
 def file_error(exc: OSError, doing: str = "accessing") -> FileAccessError:
     """The one-line tanas error for an ``OSError`` met while ``doing`` (e.g. "writing") a file.
 

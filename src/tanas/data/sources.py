@@ -25,6 +25,7 @@ from tanas.errors import (
     DatasetNotFoundError,
     DataShapeError,
     UnknownSourceError,
+    UnreadableDataError,
 )
 
 if TYPE_CHECKING:
@@ -108,8 +109,18 @@ def _check_arrays(name: str, x: torch.Tensor, y: torch.Tensor | None, num_classe
         )
     if x.shape[0] == 0:
         raise DataShapeError(f"{name}: the dataset is empty")
+    if 0 in x.shape[1:]:
+        raise DataShapeError(f"{name}: images of shape {tuple(x.shape[1:])} (C, H, W) hold no pixels")
     if int(y.min()) < 0 or int(y.max()) >= num_classes:
         raise DataShapeError(f"{name}: labels must lie in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
+
+
+def _refuse_unreadable(path: Path, exc: BaseException) -> None:
+    """Raise :class:`UnreadableDataError` when ``exc`` is a permission error: the file is fine, its mode is not."""
+    if isinstance(exc, PermissionError):
+        raise UnreadableDataError(
+            f"cannot read {path}: permission denied; fix its permissions (chmod/chown) and rerun"
+        ) from exc
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -170,6 +181,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
+        _refuse_unreadable(path, exc)
         raise CorruptDataError(
             f"{path}: cannot decompress ({exc}); the file is corrupt or truncated, fetch it again"
         ) from exc
@@ -276,6 +288,7 @@ def _unpickle(path: Path) -> dict:
         with path.open("rb") as handle:
             return pickle.load(handle, encoding="latin1")
     except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        _refuse_unreadable(path, exc)
         raise CorruptDataError(f"{path}: cannot read CIFAR batch ({exc}); fetch it again") from exc
 
 
@@ -364,6 +377,7 @@ def load_imagefolder_source(path: str, image_size: int = 32) -> Source:
                     gray = gray and img.mode in ("L", "1", "I;16", "I")
                     images.append(_square_resize(img, image_size))
             except (UnidentifiedImageError, OSError, CorruptDataError) as exc:
+                _refuse_unreadable(file, exc)
                 raise CorruptDataError(f"imagefolder: cannot read {file}: {exc}") from exc
             labels.append(label)
         return images, labels, gray
@@ -428,6 +442,7 @@ def load_npz_source(path: str) -> Source:
         with np.load(file, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        _refuse_unreadable(file, exc)
         raise CorruptDataError(f"npz: cannot read {file} ({exc}); the file is truncated or not an .npz") from exc
     for missing in ("x", "y"):
         if missing not in arrays:
