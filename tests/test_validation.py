@@ -207,6 +207,29 @@ def test_permission_error_reaching_the_cli_is_one_line(cli_inproc, monkeypatch):
     assert_one_line_error(out, "permission denied", "/data/x.npz")
 
 
+def test_zoo_under_a_file_is_one_line(tmp_path, cli_inproc, no_training):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    out = cli_inproc("zoo", "add", "digits:indicator:0", "--zoo", str(blocker / "zoo"), *TINY)
+    assert_one_line_error(out, str(blocker / "zoo"))
+
+
+def test_catalogue_error_is_one_line(tmp_path, cli_inproc, monkeypatch):
+    import sqlite3
+
+    from tanas.zoo import TaskZoo
+
+    assert cli_inproc("zoo", "list", "--zoo", str(tmp_path / "zoo")).returncode == 2  # no zoo yet
+    TaskZoo(tmp_path / "zoo").close()
+
+    def readonly(self):
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(TaskZoo, "tasks", readonly)
+    out = cli_inproc("zoo", "list", "--zoo", str(tmp_path / "zoo"))
+    assert_one_line_error(out, "readonly database", "writable")
+
+
 def test_disk_full_is_one_line_and_keeps_finished_work(tmp_path, cli_inproc, monkeypatch):
     import tanas.report._png as png
 
@@ -283,3 +306,35 @@ def test_without_debug_no_traceback(cli_inproc, monkeypatch):
     monkeypatch.delenv("TANAS_DEBUG", raising=False)
     out = cli_inproc("distance", "nosuchsource:indicator:0", "digits:indicator:0")
     assert_one_line_error(out, "nosuchsource")
+
+
+# ----------------------------------------------------------------------------- options checked before work
+
+
+@pytest.mark.parametrize(
+    "option",
+    [("--method", "bogus"), ("--head", "bogus"), ("--fisher", "bogus"), ("--probe", "bogus"), ("--layers", "x")],
+)
+def test_distance_bad_option_fails_before_training(tmp_path, cli_inproc, no_training, option):
+    out_dir = tmp_path / "o"
+    out = cli_inproc("distance", "digits:indicator:0", "digits:indicator:1", *TINY, *option, "--out", str(out_dir))
+    assert_one_line_error(out, option[1])
+
+
+@pytest.mark.parametrize("option", [("--fisher", "bogus"), ("--probe", "bogus"), ("--epsilon", "-1")])
+def test_zoo_add_bad_option_leaves_no_zoo(tmp_path, cli_inproc, no_training, option):
+    zoo = tmp_path / "zoo"
+    out = cli_inproc("zoo", "add", "digits:indicator:0", "--zoo", str(zoo), *TINY, *option)
+    assert_one_line_error(out, option[1])
+    assert not zoo.exists()
+
+
+def test_report_into_an_unwritable_folder_is_one_line(tmp_path, cli_inproc, monkeypatch):
+    import tanas.runtime
+
+    def denied(path):
+        raise PermissionError(errno.EACCES, "Permission denied", str(path))
+
+    monkeypatch.setattr(tanas.runtime, "_check_writable", denied)
+    out = cli_inproc("report", str(tmp_path))
+    assert_one_line_error(out, str(tmp_path), "permission denied")

@@ -10,6 +10,7 @@ that handles them. ``tanas --debug`` or ``TANAS_DEBUG=1`` prints the full traceb
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 import traceback
 from typing import Annotated, Any
@@ -96,6 +97,13 @@ def main(argv: list[str] | None = None) -> None:
         _fail(str(exc), debug)
     except OSError as exc:  # the last resort: whatever the code did not map where it arose
         _fail(str(file_error(exc)), debug)
+    except sqlite3.Error as exc:  # likewise for the zoo's catalogue (a read-only folder, a full disk)
+        reason = " ".join(str(exc).split())
+        _fail(
+            f"the zoo catalogue failed ({reason}): check that the zoo folder is writable and the disk not full, "
+            "then rerun (`tanas zoo check` verifies the zoo)",
+            debug,
+        )
     except KeyboardInterrupt:
         code = 130
     except click_error as exc:

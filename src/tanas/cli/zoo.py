@@ -91,6 +91,10 @@ def zoo_add(
     from tanas.zoo.values import check_kind
 
     check_kind(fisher)
+    from tanas.probe import ProbeConfig
+
+    given = (("epsilon", epsilon), ("max_epochs", max_epochs))
+    ProbeConfig(name=probe, **{key: value for key, value in given if value is not None})  # a bad probe: refused here
 
     # the whole batch parses and its names are unique before the zoo is opened (or created)
     plan = plan_batch(specs, data_seed=seed, data_root=data_root, download=download)
