@@ -121,3 +121,47 @@ class SearchSpaceError(TanasError):
 
 class StrategyConfigError(ConfigError):
     """A search strategy or its budget is configured inconsistently."""
+
+
+# --------------------------------------------------------------------------- files and folders (validation, faults)
+
+
+class FileAccessError(TanasError):
+    """A file or folder cannot be read or written (permissions, a file where a folder should be, ...)."""
+
+
+class OutputDirError(FileAccessError):
+    """An output folder cannot be created or written; checked before any work starts."""
+
+
+class DiskFullError(FileAccessError):
+    """The disk filled up while tanas was writing; what was finished before is kept."""
+
+
+class UnreadableDataError(DataError):
+    """A dataset file exists but tanas may not read it (permissions)."""
+
+
+def file_error(exc: OSError, doing: str = "accessing") -> FileAccessError:
+    """The one-line tanas error for an ``OSError`` met while ``doing`` (e.g. "writing") a file.
+
+    The last-resort mapping of the CLI's error handler; code that knows better (the output
+    folder check, the atomic writer) maps at the place the error arises.
+    """
+    import errno
+
+    where = exc.filename if exc.filename is not None else "a file"
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return DiskFullError(f"disk full while writing {where}: free space and rerun; finished work is kept")
+    if isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+        return FileAccessError(
+            f"permission denied {doing} {where} ({reason}): fix its permissions or choose another path"
+        )
+    if exc.errno == errno.ENOTDIR:
+        return FileAccessError(f"{where}: part of this path is a file, not a folder; choose another path")
+    if exc.errno == errno.EISDIR:
+        return FileAccessError(f"{where} is a folder where a file was expected; choose another path")
+    if exc.errno == errno.ENOENT:
+        return FileAccessError(f"{where} does not exist ({doing} it); check the path")
+    return FileAccessError(f"cannot complete {doing} {where}: {reason}; check the path and rerun")

@@ -6,6 +6,7 @@ modules needing only the atomic writes (the report) do not load torch.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import math
 import os
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from tanas.errors import ConfigError
+from tanas.errors import ConfigError, DiskFullError, OutputDirError
 
 if TYPE_CHECKING:
     import torch
@@ -130,11 +131,56 @@ def atomic_write_bytes(path: str | Path, data: bytes, *, temp: str | Path | None
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in _DISK_FULL:
+            raise DiskFullError(f"disk full while writing {path}: free space and rerun; finished work is kept") from exc
         raise
     if durable:
         _fsync_dir(path.parent)
+
+
+#: errno values of a full disk (or a full quota)
+_DISK_FULL = frozenset(e for e in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if e is not None)
+
+
+def prepare_output_dir(path: str | Path, *, what: str = "--out") -> Path:
+    """Create the output folder ``path`` (and its parents) and check that a file can be written in it.
+
+    Every command calls this before any work, so that a bad ``--out`` (a path under a file,
+    a read-only folder, a full disk) costs nothing. Raises :class:`OutputDirError`, naming
+    the path and ``what`` gave it, on one line.
+    """
+    folder = Path(path).expanduser()
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise OutputDirError(f"{what} {folder} is a file, not a folder; choose a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+        _check_writable(folder)
+    except OSError as exc:
+        if exc.errno in _DISK_FULL:
+            raise OutputDirError(f"{what} {folder}: the disk is full; free space and rerun") from exc
+        if exc.errno == errno.ENOTDIR or isinstance(exc, (FileExistsError, NotADirectoryError)):
+            reason = "part of the path is a file, not a folder"
+        elif isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            reason = "permission denied"
+        else:
+            reason = exc.strerror or str(exc)
+        raise OutputDirError(
+            f"cannot write to {what} {folder}: {reason}; choose another folder or fix its permissions"
+        ) from exc
+    return folder
+
+
+def _check_writable(folder: Path) -> None:
+    """Create and delete a small file in ``folder``; raises the ``OSError`` when it cannot be done."""
+    probe = folder / f".tanas-write-check.{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, b"ok")
+    finally:
+        os.close(fd)
+        probe.unlink(missing_ok=True)
 
 
 def _fsync_dir(path: Path) -> None:

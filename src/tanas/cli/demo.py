@@ -41,9 +41,11 @@ def demo_cmd(
 ) -> None:
     """The whole pipeline on digits: zoo of T0, T1, T3; FTD matrix; TA-NAS vs FUSE, random, DARTS on T2; report."""
     from tanas.demo import DemoConfig, format_table, run_demo
+    from tanas.runtime import prepare_output_dir
 
     use_threads(threads)
     config = DemoConfig.preset(quick, budget_seconds=budget_seconds)
+    prepare_output_dir(out)  # checked before the first probe
     log = None if quiet or json_out else (lambda message: typer.echo(message, err=True))
     run = run_demo(
         out, quick=quick, zoo=zoo, config=config, seed=seed, device=device, data_root=data_root, quiet=quiet, log=log
@@ -68,6 +70,11 @@ def report_cmd(
     title: Annotated[str, typer.Option("--title", help="Page title.")] = "tanas report",
 ) -> None:
     """Rebuild RUN_DIR/report.html and its figures from the run's JSON files."""
-    from tanas.report.html import build_report
+    from pathlib import Path
 
+    from tanas.report.html import build_report
+    from tanas.runtime import prepare_output_dir
+
+    if Path(run_dir).is_dir():  # a missing folder is build_report's error to give
+        prepare_output_dir(run_dir, what="RUN_DIR")
     typer.echo(f"wrote {build_report(run_dir, title=title)}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -86,12 +85,13 @@ def distance_cmd(
     from tanas.probe import ProbeConfig
     from tanas.report.heatmap import plot_distance_heatmap
     from tanas.report.tables import format_distance_matrix
-    from tanas.runtime import atomic_write_text
+    from tanas.runtime import atomic_write_text, prepare_output_dir
 
     given = (("epsilon", epsilon), ("max_epochs", max_epochs), ("max_steps", max_steps))
     overrides: dict[str, Any] = {k: v for k, v in given if v is not None}
     config = ProbeConfig(name=probe, **overrides)
     tasks = parse_tasks(specs, seed=seed, data_root=data_root, download=download)
+    out_dir = prepare_output_dir(out)  # before the probes: a bad --out must not throw their work away
     # probe seeds 0..N-1, as everywhere: --seed fixed the data above and nothing else
     matrix = distance_matrix(
         tasks,
@@ -107,7 +107,6 @@ def distance_cmd(
         quiet=quiet,
     )
     payload = matrix.to_dict()
-    out_dir = Path(out)
     atomic_write_text(out_dir / "distance.json", json.dumps(payload, indent=2) + "\n")
     plot_distance_heatmap(payload, out_dir / "distance.png")
     if json_out:

@@ -141,6 +141,7 @@ def search_cmd(
     from tanas.data import parse_one_task
     from tanas.nas import Budget, get_strategy, run_search, strategy_config
     from tanas.report.search_plot import plot_search
+    from tanas.runtime import prepare_output_dir
 
     spec = get_strategy(strategy)
     if budget_seconds is None and budget_epochs is None:
@@ -153,6 +154,8 @@ def search_cmd(
     config = strategy_config(strategy, _parse_opts(opts or []), C=channels, N=cells, **settings)
     search_space = _search_space(space)
     task = parse_one_task(task_spec, seed=seed, data_root=data_root, download=download)
+    default_out = Path("tanas-runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"search-{task.name}-{strategy}")
+    out_dir = prepare_output_dir(Path(out) if out else default_out)  # before the search, not after it
     context: dict[str, Any] = {key: value for key, value in (("zoo", zoo), ("exclude", exclude)) if value}
     context.update(
         {key: value for key, value in (("task_arg", task_spec), ("data_root", data_root)) if key in spec.context}
@@ -171,8 +174,6 @@ def search_cmd(
         quiet=quiet,
         **context,
     )
-    default_out = Path("tanas-runs") / re.sub(r"[^A-Za-z0-9_.-]+", "_", f"search-{task.name}-{strategy}")
-    out_dir = Path(out) if out else default_out
     result.save(out_dir)
     plot_search(result, out_dir / "search.png")
     if json_out:

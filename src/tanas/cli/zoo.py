@@ -87,29 +87,29 @@ def zoo_add(
         from tanas.nas.zoo_seeding import GenotypeSearch
 
         searching = GenotypeSearch(search, search_budget)
+    from tanas.zoo.batch import plan_batch
+    from tanas.zoo.values import check_kind
+
+    check_kind(fisher)
+    from tanas.probe import ProbeConfig
+
+    given = (("epsilon", epsilon), ("max_epochs", max_epochs))
+    ProbeConfig(name=probe, **{key: value for key, value in given if value is not None})  # a bad probe: refused here
+
+    # the whole batch parses and its names are unique before the zoo is opened (or created)
+    plan = plan_batch(specs, data_seed=seed, data_root=data_root, download=download)
     with _open_zoo(zoo, create=True) as store:
         config = store.resolve_probe_config(probe, epsilon=epsilon, max_epochs=max_epochs)
         results = []
-        for spec in specs:
-            for result in store.add(
-                spec,
-                data_seed=seed,
-                data_root=data_root,
-                download=download,
-                probe=config,
-                seeds=seeds,
-                kind=fisher,
-                device=device,
-                quiet=quiet,
-            ):
-                results.append(result)
-                if not json_out:
-                    e = result.entry
-                    typer.echo(
-                        f"{e.name:<24} {e.spec:<28} seeds {len(e.seeds)}  val_acc {fmt(e.val_acc)}  "
-                        f"trained {result.probes_trained} probe(s) + {result.fishers_computed} Fisher(s), "
-                        f"reused {result.probes_reused} + {result.fishers_reused}"
-                    )
+        for result in store.add_batch(plan, probe=config, seeds=seeds, kind=fisher, device=device, quiet=quiet):
+            results.append(result)
+            if not json_out:
+                e = result.entry
+                typer.echo(
+                    f"{e.name:<24} {e.spec:<28} seeds {len(e.seeds)}  val_acc {fmt(e.val_acc)}  "
+                    f"trained {result.probes_trained} probe(s) + {result.fishers_computed} Fisher(s), "
+                    f"reused {result.probes_reused} + {result.fishers_reused}"
+                )
         searched = []
         if searching is not None:
             from tanas.nas.zoo_seeding import ensure_genotypes

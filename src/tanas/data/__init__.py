@@ -78,7 +78,24 @@ def parse_task(
             specs = [s for s in specs if s.name == member]
     else:
         specs = [parse_spec(text)]
-    return [build_task(s, load(s.source, s.path, s.image_size), seed=seed) for s in specs]
+    tasks = [build_task(s, load(s.source, s.path, s.image_size), seed=seed) for s in specs]
+    if text.endswith(".toml"):
+        _refuse_duplicate_names(text, tasks)
+    return tasks
+
+
+def _refuse_duplicate_names(file: str, tasks: list[Task]) -> None:
+    """A task file whose tasks share a name is an error: the zoo would keep only one of them."""
+    seen: dict[str, int] = {}
+    for number, task in enumerate(tasks, 1):
+        if task.name in seen:
+            from tanas.errors import ConfigError
+
+            raise ConfigError(
+                f"{file}: tasks {seen[task.name]} and {number} are both named {task.name!r}; "
+                "give each [[task]] its own name"
+            )
+        seen[task.name] = number
 
 
 def parse_tasks(

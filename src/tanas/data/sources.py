@@ -25,6 +25,7 @@ from tanas.errors import (
     DatasetNotFoundError,
     DataShapeError,
     UnknownSourceError,
+    UnreadableDataError,
 )
 
 if TYPE_CHECKING:
@@ -108,8 +109,18 @@ def _check_arrays(name: str, x: torch.Tensor, y: torch.Tensor | None, num_classe
         )
     if x.shape[0] == 0:
         raise DataShapeError(f"{name}: the dataset is empty")
+    if 0 in x.shape[1:]:
+        raise DataShapeError(f"{name}: images of shape {tuple(x.shape[1:])} (C, H, W) hold no pixels")
     if int(y.min()) < 0 or int(y.max()) >= num_classes:
         raise DataShapeError(f"{name}: labels must lie in 0..{num_classes - 1}, found {int(y.min())}..{int(y.max())}")
+
+
+def _refuse_unreadable(path: Path, exc: BaseException) -> None:
+    """Raise :class:`UnreadableDataError` when ``exc`` is a permission error: the file is fine, its mode is not."""
+    if isinstance(exc, PermissionError):
+        raise UnreadableDataError(
+            f"cannot read {path}: permission denied; fix its permissions (chmod/chown) and rerun"
+        ) from exc
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -170,6 +181,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:
+        _refuse_unreadable(path, exc)
         raise CorruptDataError(
             f"{path}: cannot decompress ({exc}); the file is corrupt or truncated, fetch it again"
         ) from exc
@@ -276,6 +288,7 @@ def _unpickle(path: Path) -> dict:
         with path.open("rb") as handle:
             return pickle.load(handle, encoding="latin1")
     except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        _refuse_unreadable(path, exc)
         raise CorruptDataError(f"{path}: cannot read CIFAR batch ({exc}); fetch it again") from exc
 
 
@@ -363,7 +376,8 @@ def load_imagefolder_source(path: str, image_size: int = 32) -> Source:
                 with Image.open(file) as img:
                     gray = gray and img.mode in ("L", "1", "I;16", "I")
                     images.append(_square_resize(img, image_size))
-            except (UnidentifiedImageError, OSError) as exc:
+            except (UnidentifiedImageError, OSError, CorruptDataError) as exc:
+                _refuse_unreadable(file, exc)
                 raise CorruptDataError(f"imagefolder: cannot read {file}: {exc}") from exc
             labels.append(label)
         return images, labels, gray
@@ -400,8 +414,10 @@ def _list_images(folder: Path, classes: list[str]) -> list[tuple[Path, int]]:
 def _square_resize(img: Image.Image, size: int) -> np.ndarray:
     from PIL import Image
 
-    img = img.convert("RGB")
     w, h = img.size
+    if w == 0 or h == 0:
+        raise CorruptDataError(f"the image is {w}x{h} pixels; remove or replace it")
+    img = img.convert("RGB")
     side = min(w, h)
     left, top = (w - side) // 2, (h - side) // 2
     img = img.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BILINEAR)
@@ -426,6 +442,7 @@ def load_npz_source(path: str) -> Source:
         with np.load(file, allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in archive.files}
     except (OSError, ValueError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+        _refuse_unreadable(file, exc)
         raise CorruptDataError(f"npz: cannot read {file} ({exc}); the file is truncated or not an .npz") from exc
     for missing in ("x", "y"):
         if missing not in arrays:
@@ -436,6 +453,11 @@ def load_npz_source(path: str) -> Source:
     train_y = _npz_labels(arrays["y"], "y")
     test_x = _npz_images(arrays["x_test"], "x_test") if "x_test" in arrays else None
     test_y = _npz_labels(arrays["y_test"], "y_test") if "y_test" in arrays else None
+    for key, labels in (("y", train_y), ("y_test", test_y)):
+        if labels is not None and labels.numel() == 0:
+            raise DataShapeError(
+                f"npz: {file} is empty (array {key!r} has no labels); save at least one image per class"
+            )
     num_classes = int(max(train_y.max(), test_y.max() if test_y is not None else 0)) + 1
     if "class_names" in arrays:
         names = [str(n) for n in arrays["class_names"].tolist()]

@@ -12,16 +12,17 @@ import dataclasses
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tanas.errors import UnknownZooTaskError, ZooError, ZooNotFoundError
+from tanas.zoo.batch import PlannedTask, check_names, plan_batch
 from tanas.zoo.catalogue import CATALOGUE, Catalogue
 from tanas.zoo.check import Checker
 from tanas.zoo.compute import Compute, Counters
 from tanas.zoo.configs import ProbeConfigs
-from tanas.zoo.names import default_origin, is_task_file, zoo_task_name
+from tanas.zoo.names import default_origin
 from tanas.zoo.nearest import Nearest, NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, TMP_DIR, ObjectStore
 from tanas.zoo.records import (
@@ -203,12 +204,18 @@ class TaskZoo:
         Tasks are named as the :mod:`tanas.zoo` docstring says (``paper-digits/T0`` for suite
         members); ``options`` are those of :meth:`add_task` (probe, seeds, kind, device, quiet).
         """
-        from tanas.data import parse_task
+        plan = plan_batch([spec], data_seed=data_seed, data_root=data_root, download=download)
+        return list(self.add_batch(plan, **options))
 
-        tasks = parse_task(spec, seed=data_seed, data_root=data_root, download=download)
-        origin_file = str(Path(spec).resolve()) if is_task_file(spec) else None
+    def add_batch(self, plan: Sequence[PlannedTask], **options: Any) -> Iterator[AddResult]:
+        """Add the tasks of a batch from :func:`~tanas.zoo.batch.plan_batch`, yielding each result.
+
+        The names are checked against the zoo first (here, not lazily), so that a batch
+        with a taken name is refused before anything is added; ``options`` as :meth:`add_task`.
+        """
+        check_names(plan, {entry.name: entry.fingerprint for entry in self.tasks()})
         # Without a file, add_task's default origin: the name when it reparses (SUITE/Tn), else the spec.
-        return [self.add_task(task, name=zoo_task_name(spec, task), origin=origin_file, **options) for task in tasks]
+        return (self.add_task(item.task, name=item.name, origin=item.origin, **options) for item in plan)
 
     # ------------------------------------------------------------------ loading
 
