@@ -94,7 +94,8 @@ def zoo_add(
     from tanas.probe import ProbeConfig
 
     given = (("epsilon", epsilon), ("max_epochs", max_epochs))
-    ProbeConfig(name=probe, **{key: value for key, value in given if value is not None})  # a bad probe: refused here
+    overrides: dict[str, Any] = {key: value for key, value in given if value is not None}
+    ProbeConfig(name=probe, **overrides)  # a bad probe: refused here
 
     # the whole batch parses and its names are unique before the zoo is opened (or created)
     plan = plan_batch(specs, data_seed=seed, data_root=data_root, download=download)
