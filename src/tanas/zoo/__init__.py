@@ -58,6 +58,7 @@ from tanas.errors import (
     ZooVersionError,
 )
 from tanas.zoo.catalogue import CATALOGUE, SCHEMA_VERSION
+from tanas.zoo.gc import GcReport
 from tanas.zoo.names import is_task_file, nearest_target, zoo_task_name
 from tanas.zoo.nearest import DEFAULT_METHOD, ZOO_METHODS, NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, STALE_TMP_SECONDS, TMP_DIR
@@ -88,6 +89,7 @@ __all__ = [
     "ZOO_METHODS",
     "AddResult",
     "CheckReport",
+    "GcReport",
     "GenotypeEntry",
     "NearestOptions",
     "NearestResult",
