@@ -38,3 +38,8 @@ bench-quick: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
+
+.PHONY: stress
+# The zoo's crash-safety stress test: 100 SIGKILLs of `tanas zoo add` (benchmarks/stress.py; --quick: 10).
+stress: $(STAMP)
+	$(PY) benchmarks/stress.py

@@ -1,4 +1,4 @@
-"""``tanas zoo``: add, list, show, remove and check zoo tasks, and rank them for a target (``nearest``)."""
+"""``tanas zoo``: add, list, show, remove, check and gc zoo tasks, and rank them for a target (``nearest``)."""
 
 from __future__ import annotations
 
@@ -301,3 +301,28 @@ def zoo_check(
         typer.echo(f"{'clean' if report.clean else 'DAMAGED'}: {report.objects} artifact(s) referenced")
     if not report.clean:
         raise typer.Exit(1)
+
+
+@app.command("gc")
+def zoo_gc(
+    grace_seconds: Annotated[
+        float,
+        typer.Option("--grace-seconds", min=0.0, help="Keep files and outside-target rows younger than this."),
+    ] = 0.0,
+    zoo: ZooDir = DEFAULT_ZOO,
+    json_out: Json = False,
+) -> None:
+    """Free the caches of targets outside the zoo (rows, probes, Fishers, distances, scores), then unused files.
+
+    Safe beside a running `zoo add`: each step holds the write lock, and files written after gc began are kept.
+    """
+    with _open_zoo(zoo) as store:
+        report = store.gc(grace_seconds=grace_seconds)
+    if json_out:
+        emit_json(report.to_dict())
+    else:
+        typer.echo(
+            f"freed {report.rows} row(s) ({report.tasks} outside task(s), {report.probes} probe(s), "
+            f"{report.fishers} Fisher(s), {report.distances} distance(s), {report.scores} score(s)) and "
+            f"{report.files} file(s), {report.bytes} bytes"
+        )

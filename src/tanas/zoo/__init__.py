@@ -22,7 +22,8 @@ same data under another name reuses the entry that is there. Lookups
 **Cached targets.** :meth:`TaskZoo.nearest` trains probes and Fishers for a
 target that is not in the zoo. They are stored under the target's fingerprint in
 an *unlisted* task row, so that a repeated query (or a later ``add`` of the same
-target) reuses them. Unlisted rows never appear in :meth:`TaskZoo.tasks`.
+target) reuses them. Unlisted rows never appear in :meth:`TaskZoo.tasks`;
+:meth:`TaskZoo.gc` removes them with their artifacts and cached values.
 
 **Crash safety.** Every artifact is written to ``tmp/``, fsynced and renamed into
 ``objects/`` *before* the catalogue rows that reference it are committed, in one
@@ -34,13 +35,16 @@ ever deleted while holding the catalogue's write lock, and only after the rows t
 referenced them have been committed away. Unique constraints plus
 ``INSERT OR IGNORE`` keep two processes that add the same task from creating
 duplicates: the first commit wins and the other process uses the winner's rows.
+A busy ``BEGIN IMMEDIATE`` is retried with jittered exponential backoff up to the
+zoo's timeout, then raises the one-line :class:`ZooBusyError`.
 
 **Layout of this package.** :class:`TaskZoo` (:mod:`~tanas.zoo.taskzoo`) is a thin
 facade over: :mod:`~tanas.zoo.catalogue` (SQLite, schema and migrations),
 :mod:`~tanas.zoo.rows` (the queries), :mod:`~tanas.zoo.objects` (the object store),
 :mod:`~tanas.zoo.compute` (probes, Fishers, distances), :mod:`~tanas.zoo.nearest`
 (the phases of a nearest query), :mod:`~tanas.zoo.check` (check, repair, garbage
-collection), :mod:`~tanas.zoo.records` (what the zoo hands back),
+collection of unreferenced files), :mod:`~tanas.zoo.gc` (``zoo gc``: outside targets'
+caches, then unreferenced files), :mod:`~tanas.zoo.records` (what the zoo hands back),
 :mod:`~tanas.zoo.values` and :mod:`~tanas.zoo.names`. At module level every one of
 them imports only the standard library and torch-free tanas modules, so the CLI can
 import the zoo when it starts and a cached query never loads torch.
@@ -58,6 +62,7 @@ from tanas.errors import (
     ZooVersionError,
 )
 from tanas.zoo.catalogue import CATALOGUE, SCHEMA_VERSION
+from tanas.zoo.gc import GcReport
 from tanas.zoo.names import is_task_file, nearest_target, zoo_task_name
 from tanas.zoo.nearest import DEFAULT_METHOD, ZOO_METHODS, NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, STALE_TMP_SECONDS, TMP_DIR
@@ -88,6 +93,7 @@ __all__ = [
     "ZOO_METHODS",
     "AddResult",
     "CheckReport",
+    "GcReport",
     "GenotypeEntry",
     "NearestOptions",
     "NearestResult",

@@ -13,6 +13,7 @@ catalogue migrates it in one transaction under the write lock; a newer one raise
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -103,6 +104,10 @@ _SCHEMA = (
     "CREATE INDEX IF NOT EXISTS genotypes_task ON genotypes(task_id, score)",
 )
 
+#: Backoff between retries of a busy ``BEGIN IMMEDIATE`` (seconds; doubled each time, jittered).
+_FIRST_BACKOFF = 0.01
+_MAX_BACKOFF = 1.0
+
 #: Statements that take a catalogue from version N to N + 1. RENAME COLUMN (SQLite 3.25) also
 #: renames the column in the table's UNIQUE and PRIMARY KEY constraints.
 _MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -148,7 +153,7 @@ class Catalogue:
                 with self.write():
                     self._upgrade()
         except sqlite3.DatabaseError as exc:  # OperationalError (locked, busy, ...) is a DatabaseError
-            if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
                 raise self.busy_error(exc) from exc
             raise ZooCorruptError(
                 f"{self.path / CATALOGUE} is not a readable zoo catalogue ({exc}); "
@@ -212,10 +217,7 @@ class Catalogue:
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction holding the catalogue's write lock from the start."""
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            raise self.busy_error(exc) from exc
+        self._begin()
         try:
             yield self.db
         except BaseException:
@@ -223,6 +225,26 @@ class Catalogue:
             raise
         else:
             self.db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        """``BEGIN IMMEDIATE``, retried with jittered exponential backoff until :attr:`timeout` has passed.
+
+        SQLite's busy handler alone can give up early (a writer that holds the lock while
+        checkpointing, or many writers queueing at once); "database is locked" must reach
+        the user only as the one-line :class:`ZooBusyError` after the full timeout.
+        """
+        deadline = time.monotonic() + self.timeout
+        delay = _FIRST_BACKOFF
+        while True:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                left = deadline - time.monotonic()
+                if not _is_busy(exc) or left <= 0:
+                    raise self.busy_error(exc) from exc
+                time.sleep(min(left, delay * (0.5 + random.random())))
+                delay = min(delay * 2, _MAX_BACKOFF)
 
     def integrity_errors(self) -> list[str]:
         """What SQLite's integrity and foreign-key checks find (empty when the database is sound)."""
@@ -239,3 +261,8 @@ class Catalogue:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    """Whether ``exc`` is SQLite's "database is locked" / "busy" (worth waiting for)."""
+    return "locked" in str(exc) or "busy" in str(exc)

@@ -22,6 +22,7 @@ from tanas.zoo.catalogue import CATALOGUE, Catalogue
 from tanas.zoo.check import Checker
 from tanas.zoo.compute import Compute, Counters
 from tanas.zoo.configs import ProbeConfigs
+from tanas.zoo.gc import Collector, GcReport
 from tanas.zoo.names import default_origin
 from tanas.zoo.nearest import Nearest, NearestOptions
 from tanas.zoo.objects import OBJECTS_DIR, TMP_DIR, ObjectStore
@@ -65,6 +66,7 @@ class TaskZoo:
         self._compute = Compute(self._catalogue, self._tasks, self._artifacts, self._objects)
         self._nearest = Nearest(self._tasks, self._artifacts, self._configs, self._compute)
         self._checker = Checker(self._catalogue, self._artifacts, self._objects)
+        self._collector = Collector(self._catalogue, self._artifacts, self._objects)
 
     def close(self) -> None:
         """Close the catalogue connection."""
@@ -342,6 +344,17 @@ class TaskZoo:
         are missing or corrupt, so that the next ``add`` recomputes them.
         """
         return self._checker.check(repair=repair)
+
+    def gc(self, *, grace_seconds: float = 0.0) -> GcReport:
+        """Free what ``nearest`` cached for targets outside the zoo, then the files nothing references.
+
+        Removes the unlisted (outside-target) task rows with their probes and Fishers, the
+        cached distances and scores whose target is not in the zoo, and unreferenced object
+        files and stale temporary files. Safe beside a running writer: each step holds the
+        write lock, and files written after the collection began (minus ``grace_seconds``)
+        are kept; see :mod:`tanas.zoo.gc`.
+        """
+        return self._collector.collect(grace_seconds=grace_seconds)
 
 
 def _prepare_folder(path: Path, create: bool) -> None:
