@@ -35,6 +35,7 @@ bench-quick: $(STAMP)
 	$(PY) benchmarks/fisher_speed.py --quick --quiet --out benchmarks/results/fisher_speed-quick.json
 	$(PY) benchmarks/transfer.py --quick --quiet --threads 1 --out benchmarks/results/transfer-quick.json
 	$(PY) benchmarks/nas.py --quick --quiet --threads 1 --out benchmarks/results/nas-quick.json
+	$(PY) benchmarks/stress.py --quick --out benchmarks/results/stress-quick.json
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info
