@@ -107,3 +107,13 @@ def test_an_impossible_comparison_fails_before_any_training(small_tasks, monkeyp
 def test_unknown_method_is_a_one_line_error(small_tasks):
     with pytest.raises(ConfigError, match="unknown method 'leap'"):
         distance_matrix(small_tasks, method="leap")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_cpu_probe_is_scored_on_the_gpu_without_moving_it(small_tasks):
+    # The zoo loads probes on the CPU; the default device is cuda when there is one.
+    model, _ = train_probe(small_tasks[0], FAST, seed=0, device="cpu", quiet=True)
+    on_cpu = transfer_score(model, small_tasks[1], "logme", device="cpu")
+    on_gpu = transfer_score(model, small_tasks[1], "logme", device="cuda")
+    assert next(model.parameters()).device.type == "cpu"
+    assert on_gpu == pytest.approx(on_cpu, rel=1e-4, abs=1e-6)

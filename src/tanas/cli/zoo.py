@@ -314,6 +314,9 @@ def zoo_gc(
 ) -> None:
     """Free the caches of targets outside the zoo (rows, probes, Fishers, distances, scores), then unused files.
 
+    Cross-format caches of zoo tasks (a target adapted to another task's input format) go too; they are remade
+    on demand.
+
     Safe beside a running `zoo add`: each step holds the write lock, and files written after gc began are kept.
     """
     with _open_zoo(zoo) as store:

@@ -9,6 +9,8 @@ NCE. Every score is "higher transfers better"; the estimators themselves live in
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -34,11 +36,15 @@ def source_outputs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``model``'s penultimate features and head softmax over ``task``'s ``split``, as float64 arrays.
 
-    The model runs in eval mode (BatchNorm on its running statistics); ``task`` must
-    already be in the probe's input format (see :func:`tanas.data.adapt_task`).
+    The model runs in eval mode (BatchNorm on its running statistics) on ``device``: a
+    model held elsewhere (a probe loaded from the zoo sits on the CPU) is copied there,
+    so the caller's model stays where it is. ``task`` must already be in the probe's
+    input format (see :func:`tanas.data.adapt_task`).
     """
     check_probe_fits(model, task)
     dev = resolve_device(device)
+    if any(p.device != dev for p in model.parameters()):
+        model = copy.deepcopy(model).to(dev)
     was_training = model.training
     model.eval()
     data = task.splits[split]

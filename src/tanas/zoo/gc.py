@@ -7,7 +7,12 @@ transaction (so a concurrent writer waits at most one step):
 
 1. the unlisted task rows, with their probes and Fishers (ON DELETE CASCADE);
 2. the cached distances and scores whose target is not a listed task (or whose
-   probes are gone);
+   probes are gone).
+
+Both steps also drop what ``nearest`` cached for a *listed* target seen in another
+zoo task's input format (an adapted view is a task of its own, with its own
+fingerprint, stored unlisted): nothing is lost but compute, and the next cross-format
+``nearest`` makes them again.
 3. the object files no row references, and temporary files whose writer is gone.
 
 Step 3 deletes only under the write lock and only files last modified before the
