@@ -32,6 +32,7 @@ __all__ = [
     "load_source",
     "parse_one_task",
     "parse_spec",
+    "parse_spec_tasks",
     "parse_task",
     "parse_tasks",
     "read_idx",
@@ -98,15 +99,22 @@ def _refuse_duplicate_names(file: str, tasks: list[Task]) -> None:
         seen[task.name] = number
 
 
+def parse_spec_tasks(
+    specs: Sequence[str], *, seed: int = 0, data_root: str | None = None, download: bool = False
+) -> list[tuple[str, list[Task]]]:
+    """Each spec with its tasks (as :func:`parse_task` gives them), loading each source once."""
+    sources: dict[str, Source] = {}
+    return [
+        (spec, parse_task(spec, seed=seed, data_root=data_root, download=download, sources=sources)) for spec in specs
+    ]
+
+
 def parse_tasks(
     specs: Sequence[str], *, seed: int = 0, data_root: str | None = None, download: bool = False
 ) -> list[Task]:
     """The tasks of every spec in turn (each as :func:`parse_task`), loading each source once."""
-    sources: dict[str, Source] = {}
-    tasks: list[Task] = []
-    for spec in specs:
-        tasks += parse_task(spec, seed=seed, data_root=data_root, download=download, sources=sources)
-    return tasks
+    groups = parse_spec_tasks(specs, seed=seed, data_root=data_root, download=download)
+    return [task for _, tasks in groups for task in tasks]
 
 
 def parse_one_task(spec: str, *, seed: int = 0, data_root: str | None = None, download: bool = False) -> Task:

@@ -15,7 +15,7 @@ from tanas.errors import ZooConflictError
 from tanas.zoo.names import is_task_file, zoo_task_name
 
 if TYPE_CHECKING:  # pragma: no cover
-    from tanas.data import Source, Task
+    from tanas.data import Task
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,10 @@ def plan_batch(
     Raises the spec's :class:`~tanas.errors.TanasError` for a bad spec, and
     :class:`ZooConflictError` when two tasks of the batch get one name for different data.
     """
-    from tanas.data import parse_task
+    from tanas.data import parse_spec_tasks
 
-    sources: dict[str, Source] = {}
     plan: list[PlannedTask] = []
-    for arg in specs:
-        tasks = parse_task(arg, seed=data_seed, data_root=data_root, download=download, sources=sources)
+    for arg, tasks in parse_spec_tasks(specs, seed=data_seed, data_root=data_root, download=download):
         origin = str(Path(arg).resolve()) if is_task_file(arg) else None
         plan += [PlannedTask(task, zoo_task_name(arg, task), origin, arg) for task in tasks]
     first: dict[str, PlannedTask] = {}
